@@ -1,0 +1,97 @@
+//! The parse pool: worker threads that turn chunks into readings.
+//!
+//! Parsing is the CPU-heavy step, so it runs on plain threads fed by a bounded crossbeam channel
+//! rather than on the actor system's event loop. A panic while parsing is caught and reported as a
+//! fatal error so that the job fails instead of waiting forever for the lost chunk.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix::Addr;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::actors::backpressure::Ticket;
+use crate::actors::router::{ParsedChunk, Router};
+use crate::chunk::Chunk;
+use crate::error::Error;
+use crate::parse::parse_chunk;
+use crate::schema::Schema;
+
+/// A chunk to parse.
+pub struct ParseJob {
+    /// The chunk.
+    pub chunk: Chunk,
+    /// Where the columns are.
+    pub schema: Arc<Schema>,
+    /// Last chunk of the input.
+    pub at_end: bool,
+    /// Admission ticket.
+    pub ticket: Arc<Ticket>,
+}
+
+/// Running parse workers and the sending side of their queue.
+pub struct ParsePool {
+    jobs: Option<Sender<ParseJob>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl ParsePool {
+    /// Starts `workers` threads; the queue holds `capacity` chunks (the gate's bound, so a send
+    /// never blocks the fetcher).
+    pub fn start(
+        workers: usize,
+        capacity: usize,
+        router: Addr<Router>,
+        fatal: tokio::sync::mpsc::Sender<Error>,
+    ) -> ParsePool {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        let workers = (0..workers.max(1))
+            .map(|i| {
+                let (rx, router, fatal) = (rx.clone(), router.clone(), fatal.clone());
+                std::thread::Builder::new()
+                    .name(format!("wxflow-parse-{i}"))
+                    .spawn(move || work(&rx, &router, &fatal))
+                    .expect("spawning a parse thread")
+            })
+            .collect();
+        ParsePool { jobs: Some(tx), workers }
+    }
+
+    /// The queue the fetcher feeds.
+    pub fn sender(&self) -> Sender<ParseJob> {
+        self.jobs.clone().expect("pool is running")
+    }
+
+    /// Closes the queue and waits for the workers to finish what they hold.
+    pub fn shutdown(mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn work(rx: &Receiver<ParseJob>, router: &Addr<Router>, fatal: &tokio::sync::mpsc::Sender<Error>) {
+    for job in rx {
+        let chunk = &job.chunk;
+        let _span =
+            tracing::debug_span!("chunk", seq = chunk.seq, offset = chunk.offset, bytes = chunk.data.len())
+                .entered();
+        let parsed = catch_unwind(AssertUnwindSafe(|| {
+            parse_chunk(&chunk.data, chunk.first_line, &job.schema, job.at_end)
+        }));
+        match parsed {
+            Ok(parsed) => {
+                router.do_send(ParsedChunk { seq: chunk.seq, end: chunk.end(), parsed, ticket: job.ticket })
+            }
+            Err(_) => {
+                let _ = fatal.try_send(Error::Internal(format!(
+                    "a parse worker panicked on the chunk at byte {} (line {})",
+                    chunk.offset, chunk.first_line
+                )));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Cutting a byte stream into line-aligned chunks.
+//!
+//! Blocks arrive from the network or disk with arbitrary boundaries. The chunker re-cuts them so
+//! that no line is split between chunks (each chunk parses on its own, in any order, on any worker)
+//! and records where each chunk starts: its byte offset (what a resumed run fetches from) and its
+//! first line number (what reject messages report). Chunks share the read buffer (`Bytes`), so
+//! cutting copies nothing.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::DataError;
+
+/// A line-aligned piece of input and where it came from.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Position in the stream of chunks, from 0.
+    pub seq: u64,
+    /// Byte offset of `data[0]` in the input.
+    pub offset: u64,
+    /// Line number of the first line in `data` (the header is line 1).
+    pub first_line: u64,
+    /// Whole lines, each ending in `\n` except possibly the last line of the input.
+    pub data: Bytes,
+}
+
+impl Chunk {
+    /// Byte offset just past this chunk: where the next one starts.
+    pub fn end(&self) -> u64 {
+        self.offset + self.data.len() as u64
+    }
+}
+
+/// Re-cuts blocks into chunks of about `target` bytes that end on a line break.
+#[derive(Debug)]
+pub struct Chunker {
+    buf: BytesMut,
+    target: usize,
+    max_line: usize,
+    next_seq: u64,
+    offset: u64,
+    line: u64,
+}
+
+impl Chunker {
+    /// A chunker whose first byte is at `offset` and first line is `line`.
+    pub fn new(target: usize, max_line: usize, offset: u64, line: u64) -> Chunker {
+        Chunker { buf: BytesMut::new(), target: target.max(1), max_line, next_seq: 0, offset, line }
+    }
+
+    /// Appends a block read from the source.
+    pub fn push(&mut self, block: &[u8]) {
+        self.buf.extend_from_slice(block);
+    }
+
+    /// Bytes buffered but not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The buffered bytes, for sniffing the start of the input.
+    pub fn peek(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// True when a whole line is buffered.
+    pub fn has_line(&self) -> bool {
+        memchr::memchr(b'\n', &self.buf).is_some()
+    }
+
+    /// Chunks handed out so far.
+    pub fn chunks(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Byte offset of the next byte to be handed out.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Line number of the next line to be handed out.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Takes one whole line (with its line ending) if the buffer holds one: used for the header.
+    pub fn take_line(&mut self) -> Result<Option<Bytes>, DataError> {
+        match memchr::memchr(b'\n', &self.buf) {
+            Some(pos) => Ok(Some(self.split(pos + 1, 1))),
+            None => self.check_line_length().map(|()| None),
+        }
+    }
+
+    /// The next full chunk, if enough bytes are buffered; call repeatedly until `None`.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>, DataError> {
+        if self.buf.len() < self.target {
+            return Ok(None);
+        }
+        let cut = match memchr::memrchr(b'\n', &self.buf[..self.target]) {
+            Some(pos) => pos + 1,
+            None => match memchr::memchr(b'\n', &self.buf[self.target..]) {
+                Some(pos) => self.target + pos + 1,
+                None => return self.check_line_length().map(|()| None),
+            },
+        };
+        Ok(Some(self.chunk(cut)))
+    }
+
+    /// Everything left at the end of the input (the last line may lack a line ending).
+    pub fn finish(&mut self) -> Option<Chunk> {
+        (!self.buf.is_empty()).then(|| self.chunk(self.buf.len()))
+    }
+
+    fn chunk(&mut self, len: usize) -> Chunk {
+        let (seq, offset, first_line) = (self.next_seq, self.offset, self.line);
+        let lines = count_lines(&self.buf[..len]);
+        let data = self.split(len, lines);
+        self.next_seq += 1;
+        Chunk { seq, offset, first_line, data }
+    }
+
+    fn split(&mut self, len: usize, lines: u64) -> Bytes {
+        self.offset += len as u64;
+        self.line += lines;
+        self.buf.split_to(len).freeze()
+    }
+
+    fn check_line_length(&self) -> Result<(), DataError> {
+        if self.buf.len() > self.max_line {
+            return Err(DataError::LineTooLong {
+                line: self.line,
+                byte: self.offset,
+                limit: self.max_line as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Number of lines in `data`: line breaks, plus one for a final line without a break.
+pub fn count_lines(data: &[u8]) -> u64 {
+    let breaks = memchr::memchr_iter(b'\n', data).count() as u64;
+    breaks + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_all(input: &[u8], target: usize, block: usize) -> Vec<Chunk> {
+        let mut c = Chunker::new(target, 1 << 20, 0, 1);
+        let mut out = Vec::new();
+        for piece in input.chunks(block) {
+            c.push(piece);
+            while let Some(chunk) = c.next_chunk().unwrap() {
+                out.push(chunk);
+            }
+        }
+        out.extend(c.finish());
+        out
+    }
+
+    #[test]
+    fn chunks_are_line_aligned_and_cover_the_input() {
+        let input = b"a,1\nbb,2\n\nccc,3\ndddd,4";
+        for target in 1..30 {
+            for block in 1..30 {
+                let chunks = cut_all(input, target, block);
+                let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+                assert_eq!(joined, input);
+                let mut line = 1;
+                for (i, c) in chunks.iter().enumerate() {
+                    assert_eq!(c.seq, i as u64);
+                    assert_eq!(c.first_line, line);
+                    line += count_lines(&c.data);
+                    if i + 1 < chunks.len() {
+                        assert_eq!(c.data.last(), Some(&b'\n'));
+                    }
+                }
+                assert_eq!(line, 6);
+            }
+        }
+    }
+
+    #[test]
+    fn header_line_then_chunks_with_offsets() {
+        let mut c = Chunker::new(8, 100, 0, 1);
+        c.push(b"h1,h2\r\nx,1\r\ny,2\r\n");
+        assert_eq!(&c.take_line().unwrap().unwrap()[..], b"h1,h2\r\n");
+        let first = c.next_chunk().unwrap().unwrap();
+        assert_eq!((first.offset, first.first_line, &first.data[..]), (7, 2, &b"x,1\r\n"[..]));
+        let rest = c.next_chunk().unwrap().or_else(|| c.finish()).unwrap();
+        assert_eq!((rest.offset, rest.first_line), (12, 3));
+        assert_eq!(rest.end(), 17);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_an_error() {
+        let mut c = Chunker::new(4, 16, 0, 1);
+        c.push(&[b'x'; 40]);
+        assert!(matches!(c.next_chunk(), Err(DataError::LineTooLong { line: 1, byte: 0, limit: 16 })));
+    }
+}

@@ -1,0 +1,145 @@
+//! What each subcommand does, between parsed arguments and `main`'s exit code.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand, GenArgs, RunArgs};
+use crate::config::{self, Layers, Plan, Resolved};
+use crate::date::{hhmmss, Day};
+use crate::error::{Error, OutputError};
+use crate::gen::{generate, GenLimit, GenOptions};
+use crate::output::OutputDir;
+use crate::progress::Display;
+use crate::report::{self, Outcome};
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        None => run(&cli.run),
+        Some(Command::Run(args)) => run(&args),
+        Some(Command::Config(ConfigCommand::Check(args))) => config_check(&args),
+        Some(Command::Gen(args)) => gen(&args),
+    }
+}
+
+fn resolve(args: &ConfigArgs) -> Result<Resolved, Error> {
+    Ok(config::resolve(&Layers::from_process(args.config.clone(), args.overrides()))?)
+}
+
+fn config_check(args: &ConfigArgs) -> Result<(), Error> {
+    let resolved = resolve(args)?;
+    print!("{}", config::render(&resolved));
+    Ok(())
+}
+
+fn run(args: &RunArgs) -> Result<(), Error> {
+    let resolved = resolve(&args.config)?;
+    let plan = &resolved.plan;
+    init_logging(plan);
+    let out = OutputDir::prepare(&plan.out, args.force)?;
+    let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
+    let outcome = crate::pipeline::run_blocking(plan, &out, Display::choose(&plan.log.progress, interval))?;
+    write_reports(&out, &outcome)?;
+    print_summary(plan, &out, &outcome);
+    Ok(())
+}
+
+fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {
+    out.write("task1.txt", report::task1(&o.hottest).as_bytes())?;
+    out.write("task2.txt", report::task2(&o.window).as_bytes())?;
+    out.write("task3.txt", report::task3(&o.forecast).as_bytes())?;
+    let mut json =
+        serde_json::to_vec_pretty(&report::summary(o)).map_err(|e| Error::Internal(e.to_string()))?;
+    json.push(b'\n');
+    out.write("summary.json", &json)?;
+    Ok(())
+}
+
+fn print_summary(plan: &Plan, out: &OutputDir, o: &Outcome) {
+    let r = o.rows;
+    let month = o.hottest.monthly.iter().find(|m| m.month == plan.month);
+    let mean = month.map_or("no data".into(), |m| {
+        format!("mean hottest time {} over {} days", hhmmss(m.mean_second), m.days)
+    });
+    println!(
+        "wxflow: {} rows processed, {} rejected, {} blank ({} lines) from {} in {:.2}s",
+        r.processed, r.rejected, r.blank, r.read, o.source, o.elapsed_secs
+    );
+    println!(
+        "  {}  hottest times over {} days; {}: {mean}",
+        out.path("task1.txt").display(),
+        o.hottest.days,
+        plan.month
+    );
+    println!("  {}  {} window readings", out.path("task2.txt").display(), o.window.len());
+    println!("  {}  {} forecast readings ({})", out.path("task3.txt").display(), o.forecast.len(), o.method);
+    println!("  {}  counts and figures", out.path("summary.json").display());
+    if r.rejected > 0 {
+        eprintln!(
+            "warning: {} row(s) rejected; line numbers and reasons are in {}",
+            r.rejected,
+            out.path("rejects.csv").display()
+        );
+    }
+}
+
+fn init_logging(plan: &Plan) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&plan.log.level).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if plan.log.format == "json" {
+        builder.json().with_current_span(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+fn gen(args: &GenArgs) -> Result<(), Error> {
+    let opts = gen_options(args)?;
+    let stats = if args.out == Path::new("-") {
+        generate(&opts, std::io::stdout().lock())
+    } else {
+        let file = std::fs::File::create(&args.out)
+            .map_err(|source| OutputError::Write { path: args.out.clone(), source })?;
+        generate(&opts, file)
+    }
+    .map_err(|source| OutputError::Write { path: args.out.clone(), source })?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "wxflow gen: {} rows, {} blank lines, {} bad rows, {} bytes",
+        stats.rows,
+        stats.blank,
+        stats.bad,
+        stats.bytes
+    );
+    Ok(())
+}
+
+fn gen_options(args: &GenArgs) -> Result<GenOptions, Error> {
+    let start = parse_iso(&args.start).ok_or_else(|| {
+        Error::Usage(format!("--start {}: expected a date as YYYY-MM-DD, e.g. 2006-06-01", args.start))
+    })?;
+    let limit =
+        match (args.days, args.rows, &args.size) {
+            (_, _, Some(size)) => GenLimit::Bytes(config::parse_size(size).ok_or_else(|| {
+                Error::Usage(format!("--size {size}: expected a size such as 100MiB or 1GiB"))
+            })?),
+            (_, Some(rows), None) => GenLimit::Rows(rows),
+            (days, None, None) => GenLimit::Days(days.unwrap_or(30)),
+        };
+    Ok(GenOptions {
+        start,
+        limit,
+        seed: args.seed,
+        crlf: args.crlf,
+        blank_lines: args.blank_lines,
+        bad_rows: args.bad_rows,
+    })
+}
+
+fn parse_iso(text: &str) -> Option<Day> {
+    let mut parts = text.trim().splitn(3, '-');
+    let y = parts.next()?.parse().ok()?;
+    let m = parts.next()?.parse().ok()?;
+    let d = parts.next()?.parse().ok()?;
+    Day::from_ymd(y, m, d)
+}

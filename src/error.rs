@@ -1,0 +1,204 @@
+//! Typed errors and the exit codes they map to.
+//!
+//! Errors are values until `main`: every layer returns one of these, and only `main` turns it into
+//! a message and an exit code. Each message says what was wrong, where, and how to fix it.
+
+use std::path::PathBuf;
+
+/// Process exit codes, documented in the README, so scripts can tell failures apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Job finished; reports written.
+    Ok = 0,
+    /// Bad command line or configuration: fix the invocation.
+    Usage = 2,
+    /// The input is not usable weather data: fix or choose the data.
+    Data = 3,
+    /// Reading the source or writing the outputs failed: network, file system, permissions.
+    Io = 4,
+    /// A bug or an actor that died: report it.
+    Internal = 5,
+}
+
+/// Everything that can stop a job, grouped by who has to act.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid configuration (possibly several problems at once).
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigErrors),
+    /// Invalid use of the command line that clap cannot catch (e.g. results already present).
+    #[error("{0}")]
+    Usage(String),
+    /// The input data cannot be analysed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The source could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The outputs could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Something that should not happen; the message says what.
+    #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
+    Internal(String),
+}
+
+impl Error {
+    /// The exit code for this error, so `main` does not need to know the variants' meaning.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Config(_) | Error::Usage(_) => ExitCode::Usage,
+            Error::Data(_) => ExitCode::Data,
+            Error::Source(_) | Error::Output(_) => ExitCode::Io,
+            Error::Internal(_) => ExitCode::Internal,
+        }
+    }
+}
+
+/// Problems with the content of the input.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Nothing at all was received.
+    #[error("the input is empty: expected a CSV header line naming the columns {expected}; check the source path or URL")]
+    Empty {
+        /// Required columns, comma-separated.
+        expected: String,
+    },
+    /// A header and no rows.
+    #[error(
+        "the input has a header but no data rows (read {bytes} bytes); check that the export covers a period"
+    )]
+    HeaderOnly {
+        /// Bytes read.
+        bytes: u64,
+    },
+    /// The body is HTML, binary or otherwise not a CSV export.
+    #[error("the input is not a CSV weather export: it looks like {kind}. First bytes: {preview}\nhint: if this came from a URL, open it in a browser to see what the server returns")]
+    NotCsv {
+        /// What it looks like ("HTML", "binary data").
+        kind: &'static str,
+        /// Escaped first bytes.
+        preview: String,
+    },
+    /// Required columns are absent from the header.
+    #[error("the header (line {line}) lacks required column(s) {missing}.\n  expected: {expected}\n  found:    {found}\nhint: set the names under [columns] in the config (e.g. --set columns.outside=\"Temp Out\") if this station names them differently")]
+    MissingColumns {
+        /// Header line number.
+        line: u64,
+        /// Missing names, comma-separated.
+        missing: String,
+        /// All required names.
+        expected: String,
+        /// Names found, normalised.
+        found: String,
+    },
+    /// A single line longer than the chunker will hold.
+    #[error("line {line} (starting at byte {byte}) is longer than {limit} bytes without a line break; this is not a line-based CSV export")]
+    LineTooLong {
+        /// Line number.
+        line: u64,
+        /// Byte offset of the line start.
+        byte: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Too many rows were rejected for the result to be trusted.
+    #[error("{rejected} of {rows} rows were rejected ({ratio:.2}%), more than job.max_reject_ratio allows ({max:.2}%).\n{examples}\nAll rejected rows with reasons: {rejects}\nhint: fix the data, or raise the limit with --set job.max_reject_ratio=<0..1>")]
+    TooManyRejects {
+        /// Rejected rows.
+        rejected: u64,
+        /// Processed + rejected rows.
+        rows: u64,
+        /// Observed ratio in percent.
+        ratio: f64,
+        /// Allowed ratio in percent.
+        max: f64,
+        /// The first few rejects, one per line.
+        examples: String,
+        /// Path of the rejects file.
+        rejects: String,
+    },
+}
+
+/// Problems reaching or reading the source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Local file could not be opened.
+    #[error("cannot open {path}: {source}; check the path (relative paths are resolved from {cwd})")]
+    Open {
+        /// The path given.
+        path: PathBuf,
+        /// Current directory, to help with relative paths.
+        cwd: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Reading failed part-way.
+    #[error("reading {what} failed at byte {byte}: {detail}")]
+    Read {
+        /// Which source.
+        what: String,
+        /// Bytes read successfully before the failure.
+        byte: u64,
+        /// Underlying error text.
+        detail: String,
+    },
+    /// The server answered with a non-success status.
+    #[error("{url} answered HTTP {status}; check the URL (the data may not exist for that month)")]
+    HttpStatus {
+        /// URL requested.
+        url: String,
+        /// Status line.
+        status: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot fetch {url}: {detail}; check the address and your network, or download the file and pass its path")]
+    Connect {
+        /// URL requested.
+        url: String,
+        /// Underlying error chain.
+        detail: String,
+    },
+}
+
+/// Problems writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Results from an earlier run would be overwritten.
+    #[error("output directory {dir} already holds results ({file}); pass --force to overwrite them or choose another --out")]
+    Exists {
+        /// The directory.
+        dir: PathBuf,
+        /// The first result file found.
+        file: String,
+    },
+    /// A file system operation failed.
+    #[error("cannot write {path}: {source}; check that the directory is writable and the disk has space")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Escapes the first bytes of a buffer for an error message: printable ASCII as is, the rest as
+/// `\xNN`, so binary input is shown honestly instead of as mojibake.
+pub fn preview(bytes: &[u8], max: usize) -> String {
+    let mut out = String::from("\"");
+    for &b in bytes.iter().take(max) {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'"' => out.push_str("\\\""),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    if bytes.len() > max {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! wxflow: a streaming actor pipeline that turns weather-station CSV exports into three reports.
+//!
+//! Functional core: [`parse`], [`tasks`] and [`report`] are pure and hold the rules.
+//! Actor shell: [`actors`] and [`pipeline`] move chunks, hold state and bound memory.
+
+pub mod actors;
+pub mod chunk;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod date;
+pub mod error;
+pub mod gen;
+pub mod output;
+pub mod parse;
+pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod schema;
+pub mod source;
+pub mod tasks;
+pub mod tenths;

@@ -1,0 +1,184 @@
+//! Where the bytes come from: an HTTP(S) URL, a local file or standard input.
+//!
+//! Every source is opened as the same thing, a stream of byte blocks, so the fetcher actor does not
+//! care where data comes from and can resume any of them by byte offset later.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio_util::io::ReaderStream;
+
+use crate::error::SourceError;
+
+/// A parsed `job.source` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `http://` or `https://` URL.
+    Http(String),
+    /// A local file.
+    File(PathBuf),
+    /// `-`: standard input.
+    Stdin,
+}
+
+impl SourceSpec {
+    /// Classifies a source string, refusing URL schemes wxflow cannot fetch.
+    pub fn parse(text: &str) -> Result<SourceSpec, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("must be a URL, a file path or \"-\" for standard input".into());
+        }
+        if text == "-" {
+            return Ok(SourceSpec::Stdin);
+        }
+        if let Some((scheme, rest)) = text.split_once("://") {
+            return match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" if !rest.is_empty() => Ok(SourceSpec::Http(text.to_string())),
+                "http" | "https" => Err("URL has no host".into()),
+                "file" => Ok(SourceSpec::File(PathBuf::from(rest))),
+                other => Err(format!(
+                    "unsupported scheme `{other}://`; use http://, https://, a file path or \"-\""
+                )),
+            };
+        }
+        Ok(SourceSpec::File(PathBuf::from(text)))
+    }
+
+    /// A short name for logs and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            SourceSpec::Http(url) => url.clone(),
+            SourceSpec::File(path) => path.display().to_string(),
+            SourceSpec::Stdin => "standard input".into(),
+        }
+    }
+}
+
+/// Blocks of input bytes in order; errors carry the byte offset reached.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Send>>;
+
+/// An opened source: its blocks and, when known, its total length (for the progress bar).
+pub struct Opened {
+    /// The bytes.
+    pub stream: ByteStream,
+    /// Total length if the file size or Content-Length is known.
+    pub len: Option<u64>,
+}
+
+/// Timeouts and read sizes for opening a source.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Size of each read from files and stdin.
+    pub block_size: usize,
+    /// HTTP connect timeout.
+    pub connect_timeout: Duration,
+    /// HTTP per-read timeout.
+    pub read_timeout: Duration,
+}
+
+/// Opens the source; nothing is read yet beyond what HTTP needs for the status line.
+pub async fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Opened, SourceError> {
+    match spec {
+        SourceSpec::File(path) => open_file(path, opts).await,
+        SourceSpec::Stdin => {
+            let reader = ReaderStream::with_capacity(tokio::io::stdin(), opts.block_size);
+            Ok(Opened { stream: io_stream(reader, "standard input".into()), len: None })
+        }
+        SourceSpec::Http(url) => open_http(url, opts).await,
+    }
+}
+
+async fn open_file(path: &PathBuf, opts: &OpenOptions) -> Result<Opened, SourceError> {
+    let open_err = |source| SourceError::Open {
+        path: path.clone(),
+        cwd: std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(open_err)?;
+    let meta = file.metadata().await.map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(open_err(std::io::Error::other("it is a directory, not a file")));
+    }
+    let len = meta.is_file().then_some(meta.len());
+    let reader = ReaderStream::with_capacity(file, opts.block_size);
+    Ok(Opened { stream: io_stream(reader, path.display().to_string()), len })
+}
+
+fn io_stream<R>(reader: ReaderStream<R>, what: String) -> ByteStream
+where
+    R: tokio::io::AsyncRead + Send + 'static,
+{
+    counted(reader, what, |e: &std::io::Error| e.to_string())
+}
+
+/// Maps a stream's errors to [`SourceError::Read`] carrying the byte offset reached, so a failure
+/// mid-download says how far it got.
+fn counted<S, E: 'static>(stream: S, what: String, detail: fn(&E) -> String) -> ByteStream
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+{
+    let mut offset = 0u64;
+    Box::pin(stream.map(move |item| match item {
+        Ok(bytes) => {
+            offset += bytes.len() as u64;
+            Ok(bytes)
+        }
+        Err(e) => Err(SourceError::Read { what: what.clone(), byte: offset, detail: detail(&e) }),
+    }))
+}
+
+async fn open_http(url: &str, opts: &OpenOptions) -> Result<Opened, SourceError> {
+    let connect_err =
+        |e: reqwest::Error| SourceError::Connect { url: url.to_string(), detail: error_chain(&e) };
+    let client = reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.read_timeout)
+        .user_agent(concat!("wxflow/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(connect_err)?;
+    let response = client.get(url).send().await.map_err(connect_err)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(SourceError::HttpStatus { url: url.to_string(), status: status.to_string() });
+    }
+    let len = response.content_length();
+    let stream = counted(response.bytes_stream(), url.to_string(), |e: &reqwest::Error| error_chain(e));
+    Ok(Opened { stream, len })
+}
+
+/// Joins an error and its causes: reqwest's top-level message alone ("error sending request")
+/// does not tell the user that the connection was refused.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_sources() {
+        assert_eq!(SourceSpec::parse("-"), Ok(SourceSpec::Stdin));
+        assert_eq!(
+            SourceSpec::parse("http://www.fifeweather.co.uk/cowdenbeath/200606.csv"),
+            Ok(SourceSpec::Http("http://www.fifeweather.co.uk/cowdenbeath/200606.csv".into()))
+        );
+        assert_eq!(SourceSpec::parse("data/x.csv"), Ok(SourceSpec::File("data/x.csv".into())));
+        assert!(SourceSpec::parse("ftp://host/x").unwrap_err().contains("unsupported scheme `ftp://`"));
+        assert!(SourceSpec::parse("https://").is_err());
+        assert!(SourceSpec::parse("  ").is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! Analysis 1: the hottest time of each day.
+//!
+//! Per day, the maximum Outside Temperature and the earliest time it occurs. From those: the mean
+//! hottest time per calendar month, the most common hottest time(s), and the top days by maximum.
+
+use std::collections::BTreeMap;
+
+use crate::date::{Day, Month};
+use crate::parse::Reading;
+use crate::tasks::Analysis;
+use crate::tenths::Tenths;
+
+/// Parameters of the hottest-time report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HottestParams {
+    /// Length of the top-days list.
+    pub top_days: usize,
+}
+
+/// A day's maximum and the earliest minute it was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayMax {
+    /// Highest Outside Temperature of the day.
+    pub max: Tenths,
+    /// Earliest minute of the day at which `max` was read.
+    pub minute: u16,
+}
+
+impl DayMax {
+    /// Keeps the higher value; on a tie the earlier time. Commutative and associative, which is
+    /// what makes the state mergeable.
+    fn combine(self, other: DayMax) -> DayMax {
+        match self.max.cmp(&other.max) {
+            std::cmp::Ordering::Greater => self,
+            std::cmp::Ordering::Less => other,
+            std::cmp::Ordering::Equal => DayMax { max: self.max, minute: self.minute.min(other.minute) },
+        }
+    }
+}
+
+/// Running state: one [`DayMax`] per day seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hottest {
+    days: BTreeMap<Day, DayMax>,
+}
+
+impl Analysis for Hottest {
+    fn absorb(&mut self, readings: &[Reading]) {
+        // Readings of one day are usually adjacent: fold runs locally, touch the map once per run.
+        let mut run: Option<(Day, DayMax)> = None;
+        for r in readings {
+            let here = DayMax { max: r.outside, minute: r.minute };
+            run = match run {
+                Some((day, best)) if day == r.day => Some((day, best.combine(here))),
+                Some((day, best)) => {
+                    self.insert(day, best);
+                    Some((r.day, here))
+                }
+                None => Some((r.day, here)),
+            };
+        }
+        if let Some((day, best)) = run {
+            self.insert(day, best);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (day, best) in other.days {
+            self.insert(day, best);
+        }
+    }
+}
+
+impl Hottest {
+    fn insert(&mut self, day: Day, best: DayMax) {
+        self.days.entry(day).and_modify(|d| *d = d.combine(best)).or_insert(best);
+    }
+
+    /// Per-day maxima, in date order.
+    pub fn days(&self) -> &BTreeMap<Day, DayMax> {
+        &self.days
+    }
+
+    /// The final report.
+    pub fn report(&self, params: &HottestParams) -> HottestReport {
+        HottestReport {
+            days: self.days.len(),
+            monthly: self.monthly(),
+            most_common: self.most_common(),
+            top: self.top(params.top_days),
+        }
+    }
+
+    fn monthly(&self) -> Vec<MonthMean> {
+        let mut sums: BTreeMap<Month, (u64, u32)> = BTreeMap::new();
+        for (day, best) in &self.days {
+            let entry = sums.entry(day.month()).or_default();
+            entry.0 += u64::from(best.minute) * 60;
+            entry.1 += 1;
+        }
+        sums.into_iter()
+            .map(|(month, (seconds, days))| MonthMean {
+                month,
+                mean_second: crate::tenths::div_round(i128::from(seconds), i128::from(days)) as u32,
+                days,
+            })
+            .collect()
+    }
+
+    fn most_common(&self) -> MostCommon {
+        let mut counts: BTreeMap<u16, u32> = BTreeMap::new();
+        for best in self.days.values() {
+            *counts.entry(best.minute).or_default() += 1;
+        }
+        let days = counts.values().copied().max().unwrap_or(0);
+        let minutes = counts.into_iter().filter(|&(_, n)| n == days).map(|(m, _)| m).collect();
+        MostCommon { minutes, days }
+    }
+
+    fn top(&self, n: usize) -> Vec<(Day, DayMax)> {
+        let mut all: Vec<(Day, DayMax)> = self.days.iter().map(|(d, b)| (*d, *b)).collect();
+        all.sort_by(|a, b| b.1.max.cmp(&a.1.max).then(a.0.cmp(&b.0)));
+        all.truncate(n);
+        all.sort_by_key(|(day, _)| *day);
+        all
+    }
+}
+
+/// Mean hottest time of one calendar month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthMean {
+    /// The month.
+    pub month: Month,
+    /// Mean of the days' hottest times, in seconds since midnight, rounded to the second.
+    pub mean_second: u32,
+    /// Days of this month in the input.
+    pub days: u32,
+}
+
+/// The most common hottest time(s): every time tied for the highest count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MostCommon {
+    /// Minutes of the day, ascending.
+    pub minutes: Vec<u16>,
+    /// How many days each of them was the hottest time.
+    pub days: u32,
+}
+
+/// Everything task1.txt and summary.json say about hottest times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HottestReport {
+    /// Number of days in the input.
+    pub days: usize,
+    /// Per calendar month.
+    pub monthly: Vec<MonthMean>,
+    /// Most common hottest time(s).
+    pub most_common: MostCommon,
+    /// Top days by maximum (ties: earlier date), in date order.
+    pub top: Vec<(Day, DayMax)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(day: u32, minute: u16, t: i32) -> Reading {
+        let day = Day::from_ymd(2006, 6, day).unwrap();
+        Reading { line: 0, day, minute, outside: Tenths(t), hi: Tenths(t), low: Tenths(t) }
+    }
+
+    #[test]
+    fn earliest_time_of_the_maximum() {
+        let mut h = Hottest::default();
+        h.absorb(&[r(1, 600, 150), r(1, 800, 170), r(1, 700, 170), r(1, 900, 160)]);
+        assert_eq!(h.days()[&Day::from_ymd(2006, 6, 1).unwrap()], DayMax { max: Tenths(170), minute: 700 });
+    }
+
+    #[test]
+    fn report_by_hand() {
+        let mut h = Hottest::default();
+        // Day 1 hottest 13:00 (20.0), day 2 14:50 (21.0), day 3 13:00 (19.0), day 4 14:50 (22.0),
+        // day 5 10:00 (20.0): 13:00 and 14:50 tie with 2 days each.
+        h.absorb(&[r(1, 780, 200), r(2, 890, 210), r(3, 780, 190), r(4, 890, 220), r(5, 600, 200)]);
+        h.absorb(&[r(1, 100, 100), r(5, 1000, 199)]);
+        let rep = h.report(&HottestParams { top_days: 3 });
+        // mean of 780, 890, 780, 890, 600 minutes = 788 minutes = 13:08:00
+        assert_eq!(
+            rep.monthly,
+            vec![MonthMean { month: Month { year: 2006, month: 6 }, mean_second: 788 * 60, days: 5 }]
+        );
+        assert_eq!(rep.most_common, MostCommon { minutes: vec![780, 890], days: 2 });
+        // top 3 by max: day 4 (22.0), day 2 (21.0), then days 1 and 5 tie at 20.0: day 1 wins.
+        let top: Vec<u32> = rep.top.iter().map(|(d, _)| d.ymd().2).collect();
+        assert_eq!(top, vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn mean_rounds_to_the_nearest_second() {
+        let mut h = Hottest::default();
+        h.absorb(&[r(1, 1, 0), r(2, 0, 0), r(3, 0, 0)]); // 60 s over 3 days = 20 s
+        assert_eq!(h.report(&HottestParams { top_days: 1 }).monthly[0].mean_second, 20);
+        h.absorb(&[r(4, 0, 0), r(5, 0, 0), r(6, 0, 0), r(7, 0, 0)]); // 60 s / 7 = 8.57 s -> 9 s
+        assert_eq!(h.report(&HottestParams { top_days: 1 }).monthly[0].mean_second, 9);
+    }
+}
