@@ -29,7 +29,6 @@ pub const ENV_PREFIX: &str = "WXFLOW";
 
 /// Raw settings as written in `config/default.toml`; see that file for each key's meaning.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// What to read and where to write.
     pub job: JobSettings,
@@ -51,7 +50,6 @@ pub struct Settings {
 
 /// `[job]`: the input, the output and the tolerance for bad rows.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct JobSettings {
     /// URL, path or `-`.
     pub source: String,
@@ -65,7 +63,6 @@ pub struct JobSettings {
 
 /// `[pipeline]`: the knobs that trade memory for speed.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
     /// Target chunk size.
     pub chunk_size: ByteSize,
@@ -83,7 +80,6 @@ pub struct PipelineSettings {
 
 /// `[columns]`: which header names hold the fields the analyses need.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Columns {
     /// `dd/mm/yyyy` column.
     pub date: String,
@@ -99,7 +95,6 @@ pub struct Columns {
 
 /// `[hottest]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct HottestSettings {
     /// Length of the top-days list.
     pub top_days: u64,
@@ -107,7 +102,6 @@ pub struct HottestSettings {
 
 /// `[window]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct WindowSettings {
     /// Window length in days.
     pub days: u64,
@@ -123,7 +117,6 @@ pub struct WindowSettings {
 
 /// `[forecast]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ForecastSettings {
     /// `offset` or `proportional`.
     pub method: String,
@@ -135,7 +128,6 @@ pub struct ForecastSettings {
 
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// tracing filter.
     pub level: String,
@@ -149,7 +141,6 @@ pub struct LogSettings {
 
 /// `[faults]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct FaultSettings {
     /// Task actor to slow down, or `none`.
     pub slow_task: String,
@@ -386,15 +377,29 @@ pub fn resolve(layers: &Layers) -> Result<Resolved, ConfigErrors> {
     for o in &layers.overrides {
         check_override_key(o, &known, &mut origins, &mut issues);
     }
-    if !issues.is_empty() {
-        return Err(ConfigErrors(issues));
+    // Unknown keys were reported above (deserialization ignores them), so the checks below can
+    // add every other problem to the same list.
+    if issues.iter().any(|i| i.key == "--config") {
+        return Err(ConfigErrors(issues)); // the merged build would only repeat the file's error
     }
-
-    let settings = build(layers)?
-        .try_deserialize::<Settings>()
-        .map_err(|e| ConfigErrors(vec![type_issue(&e, &origins)]))?;
-    let plan = validate(&settings, &origins)?;
-    Ok(Resolved { settings, origins, plan })
+    let built = build(layers).and_then(|c| {
+        c.try_deserialize::<Settings>().map_err(|e| ConfigErrors(vec![type_issue(&e, &origins)]))
+    });
+    let settings = match built {
+        Ok(settings) => settings,
+        Err(ConfigErrors(more)) => {
+            issues.extend(more);
+            return Err(ConfigErrors(issues));
+        }
+    };
+    match validate(&settings, &origins) {
+        Ok(plan) if issues.is_empty() => Ok(Resolved { settings, origins, plan }),
+        Ok(_) => Err(ConfigErrors(issues)),
+        Err(ConfigErrors(more)) => {
+            issues.extend(more);
+            Err(ConfigErrors(issues))
+        }
+    }
 }
 
 fn default_source() -> File<config::FileSourceString, FileFormat> {
@@ -850,6 +855,14 @@ mod tests {
         let text = resolve(&layers).unwrap_err().to_string();
         assert!(text.contains("pipeline.chunk_sise = 4 (from command-line --set): unknown key; did you mean `pipeline.chunk_size`?"), "{text}");
         assert!(text.contains("window.daze = 4 (from environment variable WXFLOW__WINDOW__DAZE)"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported_together() {
+        let err = resolve(&with(&[("window.dayz", "3"), ("pipeline.in_flight", "0")])).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert_eq!(err.0[0].key, "window.dayz");
+        assert_eq!(err.0[1].key, "pipeline.in_flight");
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Error {
     /// The exit code for this error, so `main` does not need to know the variants' meaning.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Usage(_) => ExitCode::Usage,
+            Error::Config(_) | Error::Usage(_) | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
             Error::Source(_) | Error::Output(_) => ExitCode::Io,
             Error::Internal(_) => ExitCode::Internal,

@@ -80,7 +80,7 @@ pub async fn run(plan: &Plan, out: &OutputDir, display: progress::Display) -> Re
     topology.stop();
     let outcome = outcome?;
     check_rows(plan, &outcome.0, &outcome.1)?;
-    tracing::info!(rows = outcome.1.rows.processed, secs = outcome.1.elapsed_secs, "job finished");
+    tracing::debug!(rows = outcome.1.rows.processed, secs = outcome.1.elapsed_secs, "job finished");
     Ok(outcome.1)
 }
 
