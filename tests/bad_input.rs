@@ -40,13 +40,17 @@ fn assert_fails(o: &Output, code: i32, needles: &[&str]) {
 fn missing_column_lists_expected_and_found() {
     let body = two_days().replacen("Outside Temperature", "Temp Out", 1);
     let (o, _dir) = run_on(body.as_bytes(), &[]);
-    assert_fails(&o, 3, &[
-        "line 1",
-        "lacks required column(s) `Outside Temperature`",
-        "expected: Date, Time, Outside Temperature, Hi Temperature, Low Temperature",
-        "found:    Date, Time, Temp Humidity Index, Temp Out, WindChill",
-        "--set columns.outside=",
-    ]);
+    assert_fails(
+        &o,
+        3,
+        &[
+            "line 1",
+            "lacks required column(s) `Outside Temperature`",
+            "expected: Date, Time, Outside Temperature, Hi Temperature, Low Temperature",
+            "found:    Date, Time, Temp Humidity Index, Temp Out, WindChill",
+            "--set columns.outside=",
+        ],
+    );
 }
 
 #[test]
@@ -140,22 +144,33 @@ fn garbage_bytes_inside_the_data_are_rejected_rows() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("out");
     assert_eq!(summary(&out)["rows"]["rejected"], 1);
-    assert!(read(&out, "rejects.csv").contains("102,\"expected 17 fields, found 2\""), "{}", read(&out, "rejects.csv"));
+    assert!(
+        read(&out, "rejects.csv").contains("102,\"expected 17 fields, found 2\""),
+        "{}",
+        read(&out, "rejects.csv")
+    );
 }
 
 #[test]
 fn too_many_bad_rows_fail_the_job_and_keep_the_rejects() {
     let o = wxflow().args(["gen", "--days", "1", "--bad-rows", "5"]).output().unwrap();
     let (o, dir) = run_on(&o.stdout, &[]);
-    assert_fails(&o, 3, &[
-        "5 of 149 rows were rejected (3.36%), more than job.max_reject_ratio allows (1.00%)",
-        "Date `",
-        "--set job.max_reject_ratio=",
-    ]);
+    assert_fails(
+        &o,
+        3,
+        &[
+            "5 of 149 rows were rejected (3.36%), more than job.max_reject_ratio allows (1.00%)",
+            "Date `",
+            "--set job.max_reject_ratio=",
+        ],
+    );
     let rejects = read(&dir.path().join("out"), "rejects.csv");
     assert_eq!(rejects.lines().count(), 6, "{rejects}");
     // Raising the limit lets the same input through, with the same rows rejected.
-    let (o, _dir) = run_on(&std::fs::read(dir.path().join("input.csv")).unwrap(), &["--set", "job.max_reject_ratio=0.05"]);
+    let (o, _dir) = run_on(
+        &std::fs::read(dir.path().join("input.csv")).unwrap(),
+        &["--set", "job.max_reject_ratio=0.05"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -171,4 +186,27 @@ fn existing_results_are_not_overwritten_without_force() {
     let o = run(&out, &["--source", input.to_str().unwrap(), "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!Path::new(&out).join(".summary.json.partial").exists());
+}
+
+#[test]
+fn download_cut_short_reports_the_byte_reached() {
+    // The server promises more bytes than it sends, then closes: a truncated download.
+    let body = two_days();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/200606.csv", listener.local_addr().unwrap());
+    let sent = body.len() / 2;
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = s.write_all(head.as_bytes());
+        let _ = s.write_all(&body.as_bytes()[..sent]);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["--source", &url]);
+    server.join().unwrap();
+    assert_fails(&o, 4, &[&format!("reading {url} failed at byte {sent}")]);
+    assert!(!dir.path().join("summary.json").exists(), "no partial results");
 }

@@ -36,7 +36,14 @@ fn assert_real_results(out: &Path) {
         .iter()
         .map(|t| {
             let d = t["date"].as_str().unwrap();
-            format!("{}/{}/{} {} {:.1}", &d[8..10], &d[5..7], &d[0..4], t["time"].as_str().unwrap(), t["value"].as_f64().unwrap())
+            format!(
+                "{}/{}/{} {} {:.1}",
+                &d[8..10],
+                &d[5..7],
+                &d[0..4],
+                t["time"].as_str().unwrap(),
+                t["value"].as_f64().unwrap()
+            )
         })
         .collect();
     assert_eq!(top, TOP10);
@@ -75,7 +82,8 @@ fn real_file_from_disk() {
 #[test]
 fn real_file_over_http_from_a_local_server() {
     let Some(path) = real_file() else { return };
-    let server = Server::start(vec![Server::file("/cowdenbeath/200606.csv", std::fs::read(&path).unwrap())], 1);
+    let server =
+        Server::start(vec![Server::file("/cowdenbeath/200606.csv", std::fs::read(&path).unwrap())], 1);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/cowdenbeath/200606.csv", server.url);
     let o = run(dir.path(), &["--source", &url]);

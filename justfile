@@ -1,0 +1,26 @@
+# wxflow tasks. `just --list` shows them.
+
+# Run the job on the shipped sample (writes output/)
+run *ARGS:
+    cargo run --release -- run --force {{ARGS}}
+
+# Run the whole test suite (the README's test command)
+test:
+    cargo test
+
+# Formatting and lints, as CI runs them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Generate synthetic station data, e.g. `just gen --size 100MiB --out /tmp/100m.csv`
+gen *ARGS:
+    cargo run --release -- gen {{ARGS}}
+
+# Regenerate the shipped sample (tests/sample.rs checks it matches)
+sample:
+    cargo run --release -- gen --start 2006-05-31 --days 32 --blank-lines 10 --bad-rows 5 --seed 2006 --out tests/data/sample.csv
+
+# What CI runs
+ci:
+    bash .ci/run
