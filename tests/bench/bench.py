@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""wxflow benchmark: wall time, throughput and peak memory, against DuckDB and curl.
+
+Run through `just bench` (or `python3 tests/bench/bench.py`). Steps, each printed with its exact
+command:
+  1. build wxflow in release mode;
+  2. generate inputs with `wxflow gen --size ...` (cached under target/bench-data);
+  3. time `wxflow run` on each input from the local file, measuring peak RSS of the child;
+  4. time the DuckDB baseline (tests/bench/duckdb_baseline.py, in a local virtualenv) on the same
+     file with the same thread count, and check that both give identical answers;
+  5. serve the largest file from a local HTTP server and time `curl -o /dev/null` against
+     `wxflow run --source http://...`.
+Prints a table and, with --write, records it in BENCHMARKS.md-ready Markdown on stdout.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "target" / "bench-data"
+WXFLOW = ROOT / "target" / "release" / "wxflow"
+SIZES = {"100MiB": 100 << 20, "1GiB": 1 << 30, "4GiB": 4 << 30}
+
+
+def say(*parts):
+    print(*parts, flush=True)
+
+
+def sh(cmd, **kw):
+    say("$", " ".join(str(c) for c in cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def measured(cmd, stdout=subprocess.DEVNULL):
+    """Runs cmd in a fresh wrapper process so ru_maxrss is this command's own peak."""
+    wrapper = (
+        "import resource,subprocess,sys,time,json;"
+        "t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
+        "w=time.perf_counter()-t;"
+        "print(json.dumps({'rc':r.returncode,'wall':w,"
+        "'rss_kib':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+    )
+    say("$", " ".join(str(c) for c in cmd))
+    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["rc"] != 0:
+        raise SystemExit(f"command failed with exit code {result['rc']}: {cmd}")
+    return result
+
+
+def generate(label):
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"wx-{label}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".partial")
+        sh([WXFLOW, "gen", "--start", "1990-01-01", "--size", label, "--seed", "11", "--out", tmp])
+        tmp.rename(path)
+    return path
+
+
+def wxflow_run(source, out, workers, extra=()):
+    cmd = [WXFLOW, "run", "--source", source, "--out", out, "--force", "--progress", "off",
+           "--log-level", "warn", "--workers", str(workers), *extra]
+    return measured(cmd)
+
+
+def duckdb_python():
+    script = ROOT / "tests" / "bench" / "venv.sh"
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if r.returncode != 0:
+        say(f"NOTICE: DuckDB baseline skipped: {r.stderr.strip()}")
+        return None
+    return r.stdout.strip().splitlines()[-1]
+
+
+def duckdb_run(python, source, out, threads):
+    cmd = [python, ROOT / "tests" / "bench" / "duckdb_baseline.py", source, "--threads", str(threads), "--out", out]
+    return measured(cmd)
+
+
+def same_answers(wx_out, db_out):
+    """Compares wxflow's reports with DuckDB's: hottest JSON, window timestamps, forecast lines."""
+    summary = json.loads((wx_out / "summary.json").read_text())
+    hottest = json.loads((db_out / "hottest.json").read_text())
+    mine = {k: summary["hottest"][k] for k in ("monthly", "most_common", "top")}
+    theirs = {k: hottest[k] for k in ("monthly", "most_common", "top")}
+    problems = []
+    if mine != theirs:
+        problems.append("hottest differs")
+    wx2 = [l[:16] for l in (wx_out / "task2.txt").read_text().splitlines()]
+    db2 = [l[:16] for l in (db_out / "task2.txt").read_text().splitlines()]
+    if wx2 != db2:
+        problems.append(f"window differs ({len(wx2)} vs {len(db2)} lines)")
+    if (wx_out / "task3.txt").read_text() != (db_out / "task3.txt").read_text():
+        problems.append("forecast differs")
+    return problems
+
+
+class FileHandler(BaseHTTPRequestHandler):
+    root = None
+
+    def do_GET(self):
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        size = path.stat().st_size
+        self.send_response(200)
+        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Type", "text/csv")
+        self.end_headers()
+        with open(path, "rb") as f:
+            self.wfile.flush()
+            self.connection.sendfile(f)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(root):
+    FileHandler.root = root
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100MiB,1GiB", help="comma-separated: 100MiB,1GiB,4GiB")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="wxflow parse workers and DuckDB threads")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best wall time is kept")
+    args = ap.parse_args()
+
+    say(f"machine: {machine()}")
+    sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    python = None if args.no_duckdb else duckdb_python()
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="wxflow-bench-"))
+    try:
+        for label in args.sizes.split(","):
+            path = generate(label)
+            size = path.stat().st_size
+            wx_out = work / f"wx-{label}"
+            wx = min((wxflow_run(path, wx_out, args.threads) for _ in range(args.repeat)), key=lambda r: r["wall"])
+            processed = json.loads((wx_out / "summary.json").read_text())["rows"]["processed"]
+            row = {"input": label, "bytes": size, "rows": processed, "wx": wx}
+            if python:
+                db_out = work / f"db-{label}"
+                db_out.mkdir()
+                row["db"] = min((duckdb_run(python, path, db_out, args.threads) for _ in range(args.repeat)), key=lambda r: r["wall"])
+                row["same"] = same_answers(wx_out, db_out)
+            rows.append(row)
+            report_row(row)
+        if not args.no_http and rows:
+            http_row(rows[-1], args.threads, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    table(rows)
+
+
+def report_row(row):
+    wx = row["wx"]
+    mbs = row["bytes"] / wx["wall"] / 1e6
+    line = (f"{row['input']}: wxflow {wx['wall']:.2f} s, {mbs:.0f} MB/s, {row['rows'] / wx['wall'] / 1e6:.2f} M rows/s, "
+            f"peak RSS {wx['rss_kib'] / 1024:.1f} MiB")
+    if "db" in row:
+        db = row["db"]
+        line += (f" | DuckDB {db['wall']:.2f} s, peak RSS {db['rss_kib'] / 1024:.0f} MiB | wxflow/DuckDB = "
+                 f"{wx['wall'] / db['wall']:.2f} | answers: {'identical' if not row['same'] else '; '.join(row['same'])}")
+    say(line)
+
+
+def http_row(row, threads, work):
+    path = DATA / f"wx-{row['input']}.csv"
+    server = serve(DATA)
+    url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    try:
+        curl = min((measured(["curl", "-sS", "-o", "/dev/null", url]) for _ in range(2)), key=lambda r: r["wall"])
+        wx = min((wxflow_run(url, work / "http", threads) for _ in range(2)), key=lambda r: r["wall"])
+    finally:
+        server.shutdown()
+    ratio = curl["wall"] / wx["wall"]
+    row["http"] = {"curl": curl, "wx": wx}
+    say(f"HTTP {row['input']}: curl {row['bytes'] / curl['wall'] / 1e6:.0f} MB/s, wxflow {row['bytes'] / wx['wall'] / 1e6:.0f} MB/s "
+        f"({ratio * 100:.0f}% of curl), wxflow peak RSS {wx['rss_kib'] / 1024:.1f} MiB")
+
+
+def table(rows):
+    say("\n| input | rows | wxflow s | MB/s | M rows/s | peak RSS MiB | DuckDB s | DuckDB RSS MiB | wxflow ÷ DuckDB | answers |")
+    say("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        wx = r["wx"]
+        db = r.get("db")
+        say(f"| {r['input']} | {r['rows']:,} | {wx['wall']:.2f} | {r['bytes'] / wx['wall'] / 1e6:.0f} | "
+            f"{r['rows'] / wx['wall'] / 1e6:.2f} | {wx['rss_kib'] / 1024:.1f} | "
+            + (f"{db['wall']:.2f} | {db['rss_kib'] / 1024:.0f} | {wx['wall'] / db['wall']:.2f} | "
+               f"{'identical' if not r['same'] else '; '.join(r['same'])} |" if db else "– | – | – | – |"))
+    for r in rows:
+        if "http" in r:
+            h = r["http"]
+            say(f"\nHTTP ({r['input']}, local server): curl {r['bytes'] / h['curl']['wall'] / 1e6:.0f} MB/s, "
+                f"wxflow {r['bytes'] / h['wx']['wall'] / 1e6:.0f} MB/s = "
+                f"{h['curl']['wall'] / h['wx']['wall'] * 100:.0f}% of curl")
+
+
+if __name__ == "__main__":
+    main()
