@@ -56,6 +56,7 @@ pub struct Parsed {
 /// reported as possibly truncated.
 pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) -> Parsed {
     let mut parsed = Parsed { readings: Vec::with_capacity(data.len() / 64 + 1), ..Parsed::default() };
+    let mut parser = LineParser::new(schema, memchr::memchr(b'"', data).is_some());
     let mut line_no = first_line;
     let mut rest = data;
     while !rest.is_empty() {
@@ -68,20 +69,9 @@ pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) 
         if is_blank(line) {
             parsed.blank += 1;
         } else {
-            match parse_line(line, line_no, schema) {
+            match parser.parse(line, line_no) {
                 Ok(reading) => parsed.readings.push(reading),
-                Err(reason) => {
-                    let reason = if !terminated && at_end {
-                        format!("{reason} (last line has no line ending: the input may be truncated)")
-                    } else {
-                        reason
-                    };
-                    parsed.rejects.push(Reject {
-                        line: line_no,
-                        reason,
-                        raw: String::from_utf8_lossy(line).into_owned(),
-                    });
-                }
+                Err(reason) => parsed.rejects.push(reject(line, line_no, reason, !terminated && at_end)),
             }
         }
         line_no += 1;
@@ -90,30 +80,107 @@ pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) 
     parsed
 }
 
+fn reject(line: &[u8], line_no: u64, reason: String, truncated: bool) -> Reject {
+    let reason = if truncated {
+        format!("{reason} (last line has no line ending: the input may be truncated)")
+    } else {
+        reason
+    };
+    Reject { line: line_no, reason, raw: String::from_utf8_lossy(line).into_owned() }
+}
+
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| b.is_ascii_whitespace())
 }
 
-/// Parses one line without its line ending.
-pub fn parse_line(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, String> {
-    if memchr::memchr(b'"', line).is_some() {
-        return parse_quoted(line, line_no, schema);
+/// Marks a header position the analyses do not use.
+const UNUSED: u8 = u8::MAX;
+
+/// Parses lines of one schema, reusing what it learnt from the previous line.
+///
+/// `slots[i]` says which of the five analysed fields column `i` is, so splitting a line is one
+/// table look-up per field; consecutive rows share their date, so the last date is remembered.
+pub struct LineParser<'a> {
+    schema: &'a Schema,
+    slots: Vec<u8>,
+    last_needed: usize,
+    quotes: bool,
+    last_date: ([u8; 10], usize, Day),
+}
+
+impl<'a> LineParser<'a> {
+    /// A parser for `schema`; `quotes` says some lines may contain quotes (slower path).
+    pub fn new(schema: &'a Schema, quotes: bool) -> LineParser<'a> {
+        let mut slots = vec![UNUSED; schema.fields];
+        for (slot, index) in
+            [schema.date, schema.time, schema.outside, schema.hi, schema.low].into_iter().enumerate()
+        {
+            slots[index] = slot as u8;
+        }
+        LineParser {
+            schema,
+            slots,
+            last_needed: schema.last_needed(),
+            quotes,
+            last_date: ([0; 10], 0, Day(0)),
+        }
     }
-    let mut fields: [&[u8]; 5] = [&[]; 5];
-    let wanted = [schema.date, schema.time, schema.outside, schema.hi, schema.low];
-    let mut count = 0usize;
-    for field in line.split(|&b| b == b',') {
-        for (slot, &index) in fields.iter_mut().zip(&wanted) {
-            if index == count {
-                *slot = field;
+
+    /// Parses one line without its line ending.
+    pub fn parse(&mut self, line: &[u8], line_no: u64) -> Result<Reading, String> {
+        if self.quotes && memchr::memchr(b'"', line).is_some() {
+            return parse_quoted(line, line_no, self.schema);
+        }
+        let mut fields: [&[u8]; 5] = [&[]; 5];
+        let (mut count, mut start) = (0usize, 0usize);
+        for (i, &b) in line.iter().enumerate() {
+            if b != b',' {
+                continue;
+            }
+            if let Some(&slot) = self.slots.get(count).filter(|&&s| s != UNUSED) {
+                fields[slot as usize] = &line[start..i];
+            }
+            count += 1;
+            start = i + 1;
+            if count > self.last_needed {
+                // Every analysed field is found: only the remaining commas still matter.
+                count += memchr::memchr_iter(b',', &line[start..]).count();
+                break;
+            }
+        }
+        if count <= self.last_needed {
+            if let Some(&slot) = self.slots.get(count).filter(|&&s| s != UNUSED) {
+                fields[slot as usize] = &line[start..];
             }
         }
         count += 1;
+        if count != self.schema.fields {
+            return Err(format!("expected {} fields, found {count}", self.schema.fields));
+        }
+        let day = self.date(fields[0])?;
+        decode(day, fields, line_no, self.schema)
     }
-    if count != schema.fields {
-        return Err(format!("expected {} fields, found {count}", schema.fields));
+
+    fn date(&mut self, bytes: &[u8]) -> Result<Day, String> {
+        let (cached, len, day) = &self.last_date;
+        if bytes.len() == *len && bytes == &cached[..*len] {
+            return Ok(*day);
+        }
+        let day = parse_date(bytes).ok_or_else(|| {
+            bad_field(self.schema, self.schema.date, bytes, "is not a valid dd/mm/yyyy date")
+        })?;
+        if bytes.len() <= 10 {
+            let mut key = [0u8; 10];
+            key[..bytes.len()].copy_from_slice(bytes);
+            self.last_date = (key, bytes.len(), day);
+        }
+        Ok(day)
     }
-    decode(fields, line_no, schema)
+}
+
+/// Parses one line without its line ending (a convenience over [`LineParser`]).
+pub fn parse_line(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, String> {
+    LineParser::new(schema, true).parse(line, line_no)
 }
 
 fn parse_quoted(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, String> {
@@ -129,13 +196,13 @@ fn parse_quoted(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, S
     }
     let get = |i: usize| record.get(i).unwrap_or_default();
     let fields = [get(schema.date), get(schema.time), get(schema.outside), get(schema.hi), get(schema.low)];
-    decode(fields, line_no, schema)
+    let day = parse_date(fields[0])
+        .ok_or_else(|| bad_field(schema, schema.date, fields[0], "is not a valid dd/mm/yyyy date"))?;
+    decode(day, fields, line_no, schema)
 }
 
-fn decode(fields: [&[u8]; 5], line_no: u64, schema: &Schema) -> Result<Reading, String> {
-    let [date, time, outside, hi, low] = fields;
-    let day = parse_date(date)
-        .ok_or_else(|| bad_field(schema, schema.date, date, "is not a valid dd/mm/yyyy date"))?;
+fn decode(day: Day, fields: [&[u8]; 5], line_no: u64, schema: &Schema) -> Result<Reading, String> {
+    let [_, time, outside, hi, low] = fields;
     let minute =
         parse_time(time).ok_or_else(|| bad_field(schema, schema.time, time, "is not a valid HH:MM time"))?;
     let number = |bytes: &[u8], index: usize| {
