@@ -34,6 +34,7 @@ impl Chunk {
 #[derive(Debug)]
 pub struct Chunker {
     buf: BytesMut,
+    aligned: Option<Bytes>,
     target: usize,
     max_line: usize,
     next_seq: u64,
@@ -44,27 +45,53 @@ pub struct Chunker {
 impl Chunker {
     /// A chunker whose first byte is at `offset` and first line is `line`.
     pub fn new(target: usize, max_line: usize, offset: u64, line: u64) -> Chunker {
-        Chunker { buf: BytesMut::new(), target: target.max(1), max_line, next_seq: 0, offset, line }
+        Chunker {
+            buf: BytesMut::new(),
+            aligned: None,
+            target: target.max(1),
+            max_line,
+            next_seq: 0,
+            offset,
+            line,
+        }
     }
 
     /// Appends a block read from the source.
     pub fn push(&mut self, block: &[u8]) {
+        self.flush_aligned();
         self.buf.extend_from_slice(block);
+    }
+
+    /// Appends a block, without copying it when it is already a whole chunk: line-aligned and
+    /// no larger than twice the target (what [`crate::source`]'s file reader produces).
+    pub fn push_bytes(&mut self, block: bytes::Bytes) {
+        let whole = block.last() == Some(&b'\n') && block.len() <= 2 * self.target;
+        if whole && self.buf.is_empty() && self.aligned.is_none() {
+            self.aligned = Some(block);
+        } else {
+            self.push(&block);
+        }
+    }
+
+    fn flush_aligned(&mut self) {
+        if let Some(block) = self.aligned.take() {
+            self.buf.extend_from_slice(&block);
+        }
     }
 
     /// Bytes buffered but not yet handed out.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.aligned.as_ref().map_or(0, Bytes::len)
     }
 
     /// The buffered bytes, for sniffing the start of the input.
     pub fn peek(&self) -> &[u8] {
-        &self.buf
+        self.aligned.as_deref().unwrap_or(&self.buf)
     }
 
     /// True when a whole line is buffered.
     pub fn has_line(&self) -> bool {
-        memchr::memchr(b'\n', &self.buf).is_some()
+        memchr::memchr(b'\n', self.peek()).is_some()
     }
 
     /// Chunks handed out so far.
@@ -84,6 +111,7 @@ impl Chunker {
 
     /// Takes one whole line (with its line ending) if the buffer holds one: used for the header.
     pub fn take_line(&mut self) -> Result<Option<Bytes>, DataError> {
+        self.flush_aligned();
         match memchr::memchr(b'\n', &self.buf) {
             Some(pos) => Ok(Some(self.split(pos + 1, 1))),
             None => self.check_line_length().map(|()| None),
@@ -92,28 +120,40 @@ impl Chunker {
 
     /// The next full chunk, if enough bytes are buffered; call repeatedly until `None`.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>, DataError> {
-        if self.buf.len() < self.target {
-            return Ok(None);
+        if let Some(block) = self.aligned.take() {
+            return Ok(Some(self.chunk_from(block)));
         }
-        let cut = match memchr::memrchr(b'\n', &self.buf[..self.target]) {
-            Some(pos) => pos + 1,
-            None => match memchr::memchr(b'\n', &self.buf[self.target..]) {
-                Some(pos) => self.target + pos + 1,
-                None => return self.check_line_length().map(|()| None),
-            },
-        };
-        Ok(Some(self.chunk(cut)))
+        match cut_point(&self.buf, self.target) {
+            Some(cut) => Ok(Some(self.chunk(cut))),
+            None if self.buf.len() >= self.target => self.check_line_length().map(|()| None),
+            None => Ok(None),
+        }
     }
 
     /// Everything left at the end of the input (the last line may lack a line ending).
     pub fn finish(&mut self) -> Option<Chunk> {
+        if let Some(block) = self.aligned.take() {
+            return Some(self.chunk_from(block)); // only held while nothing else is buffered
+        }
         (!self.buf.is_empty()).then(|| self.chunk(self.buf.len()))
     }
 
     fn chunk(&mut self, len: usize) -> Chunk {
-        let (seq, offset, first_line) = (self.next_seq, self.offset, self.line);
         let lines = count_lines(&self.buf[..len]);
+        let (offset, first_line) = (self.offset, self.line);
         let data = self.split(len, lines);
+        self.numbered(offset, first_line, data)
+    }
+
+    fn chunk_from(&mut self, data: Bytes) -> Chunk {
+        let (offset, first_line) = (self.offset, self.line);
+        self.offset += data.len() as u64;
+        self.line += count_lines(&data);
+        self.numbered(offset, first_line, data)
+    }
+
+    fn numbered(&mut self, offset: u64, first_line: u64, data: Bytes) -> Chunk {
+        let seq = self.next_seq;
         self.next_seq += 1;
         Chunk { seq, offset, first_line, data }
     }
@@ -133,6 +173,19 @@ impl Chunker {
             });
         }
         Ok(())
+    }
+}
+
+/// Where to end a chunk of about `target` bytes at the start of `buf`: after the last line break
+/// within `target` bytes, or else after the first one beyond (a single long line). `None` when
+/// fewer than `target` bytes are buffered or no line break has arrived yet.
+pub fn cut_point(buf: &[u8], target: usize) -> Option<usize> {
+    if buf.len() < target {
+        return None;
+    }
+    match memchr::memrchr(b'\n', &buf[..target]) {
+        Some(pos) => Some(pos + 1),
+        None => memchr::memchr(b'\n', &buf[target..]).map(|pos| target + pos + 1),
     }
 }
 
@@ -191,6 +244,28 @@ mod tests {
         let rest = c.next_chunk().unwrap().or_else(|| c.finish()).unwrap();
         assert_eq!((rest.offset, rest.first_line), (12, 3));
         assert_eq!(rest.end(), 17);
+    }
+
+    #[test]
+    fn aligned_blocks_become_chunks_without_copying() {
+        let mut c = Chunker::new(8, 100, 0, 1);
+        let block = Bytes::from_static(b"a,1\nb,2\n");
+        c.push_bytes(block.clone());
+        let chunk = c.next_chunk().unwrap().unwrap();
+        assert_eq!(chunk.data.as_ptr(), block.as_ptr(), "zero-copy");
+        assert_eq!((chunk.offset, chunk.first_line), (0, 1));
+        // An unaligned block, then an aligned one: content, order and numbering stay right.
+        c.push_bytes(Bytes::from_static(b"c,3\nd,"));
+        assert!(c.next_chunk().unwrap().is_none());
+        c.push_bytes(Bytes::from_static(b"4\n"));
+        let mut rest = Vec::new();
+        while let Some(chunk) = c.next_chunk().unwrap() {
+            rest.push(chunk);
+        }
+        rest.extend(c.finish());
+        let joined: Vec<u8> = rest.iter().flat_map(|c| c.data.to_vec()).collect();
+        assert_eq!(joined, b"c,3\nd,4\n");
+        assert_eq!((rest[0].offset, rest[0].first_line), (8, 3));
     }
 
     #[test]

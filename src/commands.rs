@@ -74,6 +74,16 @@ fn print_summary(plan: &Plan, out: &OutputDir, o: &Outcome) {
     println!("  {}  {} window readings", out.path("task2.txt").display(), o.window.len());
     println!("  {}  {} forecast readings ({})", out.path("task3.txt").display(), o.forecast.len(), o.method);
     println!("  {}  counts and figures", out.path("summary.json").display());
+    if o.forecast.is_empty() {
+        let (first, last) = (plan.window.first, plan.window.last);
+        eprintln!(
+            "warning: the input has no readings in the window {} to {} (reference month {}), so task2.txt and \
+             task3.txt are empty; choose a month the data covers with --month YYYY-MM",
+            first.dmy(),
+            last.dmy(),
+            plan.month
+        );
+    }
     if r.rejected > 0 {
         eprintln!(
             "warning: {} row(s) rejected; line numbers and reasons are in {}",

@@ -87,7 +87,7 @@ pub async fn run(plan: &Plan, out: &OutputDir, display: progress::Display) -> Re
 fn start_fetcher(plan: &Plan, gate: Arc<Gate>, progress: Arc<Progress>) -> Fetcher {
     let p = &plan.pipeline;
     let open = OpenOptions {
-        block_size: p.chunk_size.clamp(64 << 10, 4 << 20),
+        block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
         connect_timeout: p.connect_timeout,
         read_timeout: p.read_timeout,
     };

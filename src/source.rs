@@ -3,13 +3,13 @@
 //! Every source is opened as the same thing, a stream of byte blocks, so the fetcher actor does not
 //! care where data comes from and can resume any of them by byte offset later.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use tokio_util::io::ReaderStream;
 
 use crate::error::SourceError;
 
@@ -83,35 +83,96 @@ pub struct OpenOptions {
 pub async fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Opened, SourceError> {
     match spec {
         SourceSpec::File(path) => open_file(path, opts).await,
-        SourceSpec::Stdin => {
-            let reader = ReaderStream::with_capacity(tokio::io::stdin(), opts.block_size);
-            Ok(Opened { stream: io_stream(reader, "standard input".into()), len: None })
-        }
+        SourceSpec::Stdin => Ok(Opened {
+            stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into()),
+            len: None,
+        }),
         SourceSpec::Http(url) => open_http(url, opts).await,
     }
 }
 
-async fn open_file(path: &PathBuf, opts: &OpenOptions) -> Result<Opened, SourceError> {
+async fn open_file(path: &Path, opts: &OpenOptions) -> Result<Opened, SourceError> {
     let open_err = |source| SourceError::Open {
-        path: path.clone(),
+        path: path.to_path_buf(),
         cwd: std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()),
         source,
     };
-    let file = tokio::fs::File::open(path).await.map_err(open_err)?;
-    let meta = file.metadata().await.map_err(open_err)?;
+    let file = std::fs::File::open(path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
     if meta.is_dir() {
         return Err(open_err(std::io::Error::other("it is a directory, not a file")));
     }
     let len = meta.is_file().then_some(meta.len());
-    let reader = ReaderStream::with_capacity(file, opts.block_size);
-    Ok(Opened { stream: io_stream(reader, path.display().to_string()), len })
+    Ok(Opened { stream: read_aligned(file, opts.block_size, path.display().to_string()), len })
 }
 
-fn io_stream<R>(reader: ReaderStream<R>, what: String) -> ByteStream
-where
-    R: tokio::io::AsyncRead + Send + 'static,
-{
-    counted(reader, what, |e: &std::io::Error| e.to_string())
+/// Reads a blocking source (file, stdin) on its own thread into line-aligned blocks of about
+/// `block` bytes.
+///
+/// The kernel copies straight into the block's buffer and the block is handed on without further
+/// copies (only the partial line at its end moves to the next buffer); the chunker takes such
+/// blocks as whole chunks. Two blocks at most wait in the channel, so a stalled pipeline stops the
+/// reads.
+fn read_aligned<R: Read + Send + 'static>(mut reader: R, block: usize, what: String) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
+    let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
+        let (mut buf, mut offset, mut want) = (BytesMut::new(), 0u64, block);
+        loop {
+            let eof = match fill(&mut reader, &mut buf, want) {
+                Ok(eof) => eof,
+                Err(e) => {
+                    let detail = e.to_string();
+                    let _ = tx.blocking_send(Err(SourceError::Read {
+                        what,
+                        byte: offset + buf.len() as u64,
+                        detail,
+                    }));
+                    return;
+                }
+            };
+            let out = match crate::chunk::cut_point(&buf, block) {
+                _ if eof => buf.split(),
+                Some(cut) => buf.split_to(cut),
+                None if buf.len() >= 2 * block => buf.split(), // a very long line: the chunker judges it
+                None => {
+                    want = buf.len() + block;
+                    continue;
+                }
+            };
+            want = block;
+            offset += out.len() as u64;
+            if (!out.is_empty() && tx.blocking_send(Ok(out.freeze())).is_err()) || eof {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        return Box::pin(futures_util::stream::once(async move {
+            Err(SourceError::Read { what: "a reader thread".into(), byte: 0, detail: e.to_string() })
+        }));
+    }
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+}
+
+/// Reads until `buf` holds at least `want` bytes; returns true at end of input.
+fn fill(reader: &mut impl Read, buf: &mut BytesMut, want: usize) -> std::io::Result<bool> {
+    while buf.len() < want {
+        let len = buf.len();
+        buf.resize(want, 0);
+        match reader.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(true);
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Maps a stream's errors to [`SourceError::Read`] carrying the byte offset reached, so a failure
@@ -168,6 +229,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blocks(input: &'static [u8], block: usize) -> Vec<Bytes> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let stream = read_aligned(input, block, "test".into());
+            stream.map(|b| b.unwrap()).collect::<Vec<_>>().await
+        })
+    }
+
+    #[test]
+    fn reader_blocks_are_line_aligned_and_complete() {
+        let input: &[u8] = b"aa\nbbbb\nc\ndddddddddddd\ne";
+        for block in 1..12 {
+            let got = blocks(input, block);
+            assert_eq!(got.concat(), input, "block {block}");
+            for b in &got[..got.len() - 1] {
+                assert!(b.ends_with(b"\n") || b.len() >= 2 * block, "block {block}: {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn classifies_sources() {

@@ -48,3 +48,18 @@ fn bare_wxflow_runs_the_sample_into_output() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("4608 rows processed, 5 rejected, 10 blank"), "{stdout}");
 }
+
+#[test]
+fn a_month_the_data_does_not_cover_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::sample();
+    let o = common::run(dir.path(), &["--source", source.to_str().unwrap(), "--month", "2010-01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no readings in the window 01/01/2010 to 09/01/2010 (reference month 2010-01)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(common::read(dir.path(), "task3.txt"), "");
+    assert_eq!(common::read(dir.path(), "task2.txt"), "");
+}

@@ -116,7 +116,7 @@ impl Run {
             if let Some(block) = block {
                 bytes += block.len() as u64;
                 self.progress.bytes_read(block.len() as u64);
-                self.chunker.push(&block);
+                self.chunker.push_bytes(block);
             }
             if schema.is_none() {
                 schema = self.header(eof)?.map(Arc::new);
