@@ -66,7 +66,8 @@ impl Chunker {
     /// no larger than twice the target (what [`crate::source`]'s file reader produces).
     pub fn push_bytes(&mut self, block: bytes::Bytes) {
         let whole = block.last() == Some(&b'\n') && block.len() <= 2 * self.target;
-        if whole && self.buf.is_empty() && self.aligned.is_none() {
+        let clean = self.buf.last().is_none_or(|&b| b == b'\n');
+        if whole && clean && self.aligned.is_none() {
             self.aligned = Some(block);
         } else {
             self.push(&block);
@@ -86,7 +87,10 @@ impl Chunker {
 
     /// The buffered bytes, for sniffing the start of the input.
     pub fn peek(&self) -> &[u8] {
-        self.aligned.as_deref().unwrap_or(&self.buf)
+        match &self.aligned {
+            Some(block) if self.buf.is_empty() => block,
+            _ => &self.buf,
+        }
     }
 
     /// True when a whole line is buffered.
@@ -120,6 +124,10 @@ impl Chunker {
 
     /// The next full chunk, if enough bytes are buffered; call repeatedly until `None`.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>, DataError> {
+        if self.aligned.is_some() && !self.buf.is_empty() {
+            // Whole lines left from earlier blocks go first, as their own chunk.
+            return Ok(Some(self.chunk(self.buf.len())));
+        }
         if let Some(block) = self.aligned.take() {
             return Ok(Some(self.chunk_from(block)));
         }
@@ -130,10 +138,14 @@ impl Chunker {
         }
     }
 
-    /// Everything left at the end of the input (the last line may lack a line ending).
+    /// At the end of the input, the next of the remaining chunks (the last line may lack a line
+    /// ending); call until `None`.
     pub fn finish(&mut self) -> Option<Chunk> {
+        if self.aligned.is_some() && !self.buf.is_empty() {
+            return Some(self.chunk(self.buf.len()));
+        }
         if let Some(block) = self.aligned.take() {
-            return Some(self.chunk_from(block)); // only held while nothing else is buffered
+            return Some(self.chunk_from(block));
         }
         (!self.buf.is_empty()).then(|| self.chunk(self.buf.len()))
     }

@@ -105,7 +105,7 @@ pub struct LineParser<'a> {
     slots: Vec<u8>,
     last_needed: usize,
     quotes: bool,
-    last_date: ([u8; 10], usize, Day),
+    last_date: ([u8; 10], Day),
 }
 
 impl<'a> LineParser<'a> {
@@ -117,13 +117,7 @@ impl<'a> LineParser<'a> {
         {
             slots[index] = slot as u8;
         }
-        LineParser {
-            schema,
-            slots,
-            last_needed: schema.last_needed(),
-            quotes,
-            last_date: ([0; 10], 0, Day(0)),
-        }
+        LineParser { schema, slots, last_needed: schema.last_needed(), quotes, last_date: ([0; 10], Day(0)) }
     }
 
     /// Parses one line without its line ending.
@@ -144,7 +138,7 @@ impl<'a> LineParser<'a> {
             start = i + 1;
             if count > self.last_needed {
                 // Every analysed field is found: only the remaining commas still matter.
-                count += memchr::memchr_iter(b',', &line[start..]).count();
+                count += line[start..].iter().filter(|&&b| b == b',').count();
                 break;
             }
         }
@@ -162,17 +156,17 @@ impl<'a> LineParser<'a> {
     }
 
     fn date(&mut self, bytes: &[u8]) -> Result<Day, String> {
-        let (cached, len, day) = &self.last_date;
-        if bytes.len() == *len && bytes == &cached[..*len] {
-            return Ok(*day);
+        let key: Option<[u8; 10]> = bytes.try_into().ok();
+        if let Some(key) = key {
+            if key == self.last_date.0 {
+                return Ok(self.last_date.1);
+            }
         }
         let day = parse_date(bytes).ok_or_else(|| {
             bad_field(self.schema, self.schema.date, bytes, "is not a valid dd/mm/yyyy date")
         })?;
-        if bytes.len() <= 10 {
-            let mut key = [0u8; 10];
-            key[..bytes.len()].copy_from_slice(bytes);
-            self.last_date = (key, bytes.len(), day);
+        if let Some(key) = key {
+            self.last_date = (key, day);
         }
         Ok(day)
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::SourceError;
@@ -109,39 +109,17 @@ async fn open_file(path: &Path, opts: &OpenOptions) -> Result<Opened, SourceErro
 /// Reads a blocking source (file, stdin) on its own thread into line-aligned blocks of about
 /// `block` bytes.
 ///
-/// The kernel copies straight into the block's buffer and the block is handed on without further
-/// copies (only the partial line at its end moves to the next buffer); the chunker takes such
-/// blocks as whole chunks. Two blocks at most wait in the channel, so a stalled pipeline stops the
-/// reads.
-fn read_aligned<R: Read + Send + 'static>(mut reader: R, block: usize, what: String) -> ByteStream {
+/// The kernel copies straight into the block's buffer (`read_to_end` fills spare capacity without
+/// zeroing it) and the block is handed on without further copies; only the partial line at its
+/// end is copied into the next buffer. The chunker takes such blocks as whole chunks. Two blocks
+/// at most wait in the channel, so a stalled pipeline stops the reads.
+fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
     let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
-        let (mut buf, mut offset, mut want) = (BytesMut::new(), 0u64, block);
-        loop {
-            let eof = match fill(&mut reader, &mut buf, want) {
-                Ok(eof) => eof,
-                Err(e) => {
-                    let detail = e.to_string();
-                    let _ = tx.blocking_send(Err(SourceError::Read {
-                        what,
-                        byte: offset + buf.len() as u64,
-                        detail,
-                    }));
-                    return;
-                }
-            };
-            let out = match crate::chunk::cut_point(&buf, block) {
-                _ if eof => buf.split(),
-                Some(cut) => buf.split_to(cut),
-                None if buf.len() >= 2 * block => buf.split(), // a very long line: the chunker judges it
-                None => {
-                    want = buf.len() + block;
-                    continue;
-                }
-            };
-            want = block;
-            offset += out.len() as u64;
-            if (!out.is_empty() && tx.blocking_send(Ok(out.freeze())).is_err()) || eof {
+        let mut blocks =
+            AlignedBlocks { reader, block: block.max(1), tail: Bytes::new(), offset: 0, eof: false };
+        while let Some(item) = blocks.next_block(&what) {
+            if tx.blocking_send(item).is_err() {
                 return;
             }
         }
@@ -154,25 +132,54 @@ fn read_aligned<R: Read + Send + 'static>(mut reader: R, block: usize, what: Str
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
-/// Reads until `buf` holds at least `want` bytes; returns true at end of input.
-fn fill(reader: &mut impl Read, buf: &mut BytesMut, want: usize) -> std::io::Result<bool> {
-    while buf.len() < want {
-        let len = buf.len();
-        buf.resize(want, 0);
-        match reader.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(true);
+/// The state of [`read_aligned`]'s thread.
+struct AlignedBlocks<R> {
+    reader: R,
+    block: usize,
+    tail: Bytes,
+    offset: u64,
+    eof: bool,
+}
+
+impl<R: Read> AlignedBlocks<R> {
+    /// The next block: whole lines up to the last line break read so far (or everything, at the
+    /// end of input or after a line longer than two blocks).
+    fn next_block(&mut self, what: &str) -> Option<Result<Bytes, SourceError>> {
+        loop {
+            if self.eof {
+                let rest = std::mem::take(&mut self.tail);
+                return (!rest.is_empty()).then_some(Ok(rest));
             }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => {
-                buf.truncate(len);
-                return Err(e);
-            }
+            let mut buf = Vec::with_capacity(self.tail.len() + self.block);
+            buf.extend_from_slice(&self.tail);
+            let got = match (&mut self.reader).take(self.block as u64).read_to_end(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let byte = self.offset + buf.len() as u64;
+                    self.eof = true;
+                    self.tail = Bytes::new();
+                    return Some(Err(SourceError::Read {
+                        what: what.to_string(),
+                        byte,
+                        detail: e.to_string(),
+                    }));
+                }
+            };
+            self.eof = got < self.block;
+            let data = Bytes::from(buf);
+            let cut = match memchr::memrchr(b'\n', &data) {
+                Some(pos) if !self.eof => pos + 1,
+                None if !self.eof && data.len() < 2 * self.block => {
+                    self.tail = data; // no line break yet: read more
+                    continue;
+                }
+                _ => data.len(),
+            };
+            self.tail = data.slice(cut..);
+            self.offset += cut as u64;
+            return Some(Ok(data.slice(..cut)));
         }
     }
-    Ok(false)
 }
 
 /// Maps a stream's errors to [`SourceError::Read`] carrying the byte offset reached, so a failure

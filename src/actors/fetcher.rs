@@ -126,8 +126,9 @@ impl Run {
                 self.dispatch(chunk, schema, false).await?;
             }
             if eof {
-                if let Some(chunk) = self.chunker.finish() {
-                    self.dispatch(chunk, schema, true).await?;
+                while let Some(chunk) = self.chunker.finish() {
+                    let last = self.chunker.buffered() == 0;
+                    self.dispatch(chunk, schema, last).await?;
                 }
                 let chunks = self.chunker.chunks();
                 return Ok(FetchReport {
