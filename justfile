@@ -24,3 +24,7 @@ sample:
 # What CI runs
 ci:
     bash .ci/run
+
+# Benchmark against DuckDB and curl (100MiB and 1GiB; `just bench --sizes 100MiB,1GiB,4GiB` for 4GiB)
+bench *ARGS:
+    python3 tests/bench/bench.py {{ARGS}}

@@ -48,10 +48,10 @@ fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {
     out.write("task1.txt", report::task1(&o.hottest).as_bytes())?;
     out.write("task2.txt", report::task2(&o.window).as_bytes())?;
     out.write("task3.txt", report::task3(&o.forecast).as_bytes())?;
-    let mut json =
-        serde_json::to_vec_pretty(&report::summary(o)).map_err(|e| Error::Internal(e.to_string()))?;
-    json.push(b'\n');
-    out.write("summary.json", &json)?;
+    out.write_with("summary.json", |w| {
+        serde_json::to_writer_pretty(&mut *w, &report::summary(o)).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })?;
     Ok(())
 }
 

@@ -47,9 +47,22 @@ impl OutputDir {
 
     /// Writes `contents` to `name` atomically (temporary file, fsync, rename).
     pub fn write(&self, name: &str, contents: &[u8]) -> Result<(), OutputError> {
+        self.write_with(name, |w| w.write_all(contents))
+    }
+
+    /// Streams `name` through `fill` into a temporary file, then fsyncs and renames it into place.
+    pub fn write_with(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+    ) -> Result<(), OutputError> {
         let tmp = self.temp_path(name);
-        let mut file = fs::File::create(&tmp).map_err(write_err(&tmp))?;
-        file.write_all(contents).and_then(|()| file.sync_all()).map_err(write_err(&tmp))?;
+        let file = fs::File::create(&tmp).map_err(write_err(&tmp))?;
+        let mut w = BufWriter::new(file);
+        fill(&mut w).map_err(write_err(&tmp))?;
+        let file =
+            w.into_inner().map_err(|e| OutputError::Write { path: tmp.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(write_err(&tmp))?;
         self.commit(name)
     }
 

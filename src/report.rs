@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
+use serde::{Serialize, Serializer};
+
+use crate::date::Day;
+use crate::tasks::hottest::{DayMax, MonthMean};
 
 use crate::date::{hhmm, hhmmss};
 use crate::tasks::forecast::ForecastLine;
@@ -124,29 +127,79 @@ pub fn task3(lines: &[ForecastLine]) -> String {
 }
 
 /// `summary.json`: counts, the hottest report and pipeline figures for machines to read.
-pub fn summary(o: &Outcome) -> Value {
+///
+/// A borrowed, typed view serialized straight to the file: the monthly list can hold thousands of
+/// months, and building a JSON tree for it first would be the largest allocation of the job.
+#[derive(Serialize)]
+pub struct Summary<'a> {
+    source: &'a str,
+    rows: RowCounts,
+    hottest: HottestSummary<'a>,
+    window: Count,
+    forecast: ForecastSummary,
+    pipeline: PipelineStats,
+    elapsed_secs: f64,
+}
+
+#[derive(Serialize)]
+struct HottestSummary<'a> {
+    days: usize,
+    #[serde(serialize_with = "monthly")]
+    monthly: &'a [MonthMean],
+    most_common: MostCommonSummary,
+    #[serde(serialize_with = "top")]
+    top: &'a [(Day, DayMax)],
+}
+
+#[derive(Serialize)]
+struct MostCommonSummary {
+    times: Vec<String>,
+    days: u32,
+}
+
+#[derive(Serialize)]
+struct Count {
+    readings: usize,
+}
+
+#[derive(Serialize)]
+struct ForecastSummary {
+    readings: usize,
+    method: &'static str,
+}
+
+fn monthly<S: Serializer>(months: &&[MonthMean], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(months.iter().map(|m| {
+        serde_json::json!({"month": m.month.to_string(), "mean_time": hhmmss(m.mean_second), "days": m.days})
+    }))
+}
+
+fn top<S: Serializer>(top: &&[(Day, DayMax)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(top.iter().map(|(day, best)| {
+        serde_json::json!({"date": day.iso(), "time": hhmm(best.minute), "value": best.max.as_f64()})
+    }))
+}
+
+/// The summary of an outcome, ready to serialize.
+pub fn summary(o: &Outcome) -> Summary<'_> {
     let h = &o.hottest;
-    json!({
-        "source": o.source,
-        "rows": o.rows,
-        "hottest": {
-            "days": h.days,
-            "monthly": h.monthly.iter().map(|m| json!({
-                "month": m.month.to_string(), "mean_time": hhmmss(m.mean_second), "days": m.days,
-            })).collect::<Vec<_>>(),
-            "most_common": {
-                "times": h.most_common.minutes.iter().map(|&m| hhmm(m)).collect::<Vec<_>>(),
-                "days": h.most_common.days,
+    Summary {
+        source: &o.source,
+        rows: o.rows,
+        hottest: HottestSummary {
+            days: h.days,
+            monthly: &h.monthly,
+            most_common: MostCommonSummary {
+                times: h.most_common.minutes.iter().map(|&m| hhmm(m)).collect(),
+                days: h.most_common.days,
             },
-            "top": h.top.iter().map(|(day, best)| json!({
-                "date": day.iso(), "time": hhmm(best.minute), "value": best.max.as_f64(),
-            })).collect::<Vec<_>>(),
+            top: &h.top,
         },
-        "window": { "readings": o.window.len() },
-        "forecast": { "readings": o.forecast.len(), "method": o.method },
-        "pipeline": o.pipeline,
-        "elapsed_secs": (o.elapsed_secs * 1000.0).round() / 1000.0,
-    })
+        window: Count { readings: o.window.len() },
+        forecast: ForecastSummary { readings: o.forecast.len(), method: o.method },
+        pipeline: o.pipeline,
+        elapsed_secs: (o.elapsed_secs * 1000.0).round() / 1000.0,
+    }
 }
 
 fn plural(n: usize) -> &'static str {

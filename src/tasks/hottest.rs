@@ -38,10 +38,35 @@ impl DayMax {
     }
 }
 
+/// Days per storage block: 64 days of 8 bytes, one small allocation per two months.
+const BLOCK: i32 = 64;
+
 /// Running state: one [`DayMax`] per day seen.
+///
+/// A station exports consecutive days, so days are kept in dense blocks of [`BLOCK`] slots rather
+/// than one map node each: about 8 bytes per day instead of about 24, which keeps memory nearly
+/// flat even at a century of data per gigabyte.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hottest {
-    days: BTreeMap<Day, DayMax>,
+    blocks: BTreeMap<i32, Box<[Packed; BLOCK as usize]>>,
+}
+
+/// A `DayMax` in 4 bytes: tenths (21 bits, two's complement; [`Tenths`] values stay within
+/// ±1,000,000) above the minute (11 bits). `EMPTY` (minute 2047, impossible) marks a day not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(u32);
+
+impl Packed {
+    const EMPTY: Packed = Packed(u32::MAX);
+
+    fn pack(d: DayMax) -> Packed {
+        Packed(((d.max.0 as u32) << 11) | u32::from(d.minute))
+    }
+
+    fn unpack(self) -> Option<DayMax> {
+        (self != Packed::EMPTY)
+            .then(|| DayMax { max: Tenths((self.0 as i32) >> 11), minute: (self.0 & 0x7ff) as u16 })
+    }
 }
 
 impl Analysis for Hottest {
@@ -65,7 +90,7 @@ impl Analysis for Hottest {
     }
 
     fn merge(&mut self, other: Self) {
-        for (day, best) in other.days {
+        for (day, best) in other.iter() {
             self.insert(day, best);
         }
     }
@@ -73,18 +98,31 @@ impl Analysis for Hottest {
 
 impl Hottest {
     fn insert(&mut self, day: Day, best: DayMax) {
-        self.days.entry(day).and_modify(|d| *d = d.combine(best)).or_insert(best);
+        let (block, slot) = (day.0.div_euclid(BLOCK), day.0.rem_euclid(BLOCK) as usize);
+        let entry =
+            &mut self.blocks.entry(block).or_insert_with(|| Box::new([Packed::EMPTY; BLOCK as usize]))[slot];
+        *entry = Packed::pack(entry.unpack().map_or(best, |d| d.combine(best)));
     }
 
     /// Per-day maxima, in date order.
-    pub fn days(&self) -> &BTreeMap<Day, DayMax> {
-        &self.days
+    pub fn iter(&self) -> impl Iterator<Item = (Day, DayMax)> + '_ {
+        self.blocks.iter().flat_map(|(&block, slots)| {
+            slots
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, p)| p.unpack().map(|d| (Day(block * BLOCK + i as i32), d)))
+        })
+    }
+
+    /// The maximum of one day, if the day was seen.
+    pub fn day(&self, day: Day) -> Option<DayMax> {
+        self.blocks.get(&day.0.div_euclid(BLOCK)).and_then(|b| b[day.0.rem_euclid(BLOCK) as usize].unpack())
     }
 
     /// The final report.
     pub fn report(&self, params: &HottestParams) -> HottestReport {
         HottestReport {
-            days: self.days.len(),
+            days: self.iter().count(),
             monthly: self.monthly(),
             most_common: self.most_common(),
             top: self.top(params.top_days),
@@ -93,7 +131,7 @@ impl Hottest {
 
     fn monthly(&self) -> Vec<MonthMean> {
         let mut sums: BTreeMap<Month, (u64, u32)> = BTreeMap::new();
-        for (day, best) in &self.days {
+        for (day, best) in self.iter() {
             let entry = sums.entry(day.month()).or_default();
             entry.0 += u64::from(best.minute) * 60;
             entry.1 += 1;
@@ -109,7 +147,7 @@ impl Hottest {
 
     fn most_common(&self) -> MostCommon {
         let mut counts: BTreeMap<u16, u32> = BTreeMap::new();
-        for best in self.days.values() {
+        for (_, best) in self.iter() {
             *counts.entry(best.minute).or_default() += 1;
         }
         let days = counts.values().copied().max().unwrap_or(0);
@@ -117,12 +155,19 @@ impl Hottest {
         MostCommon { minutes, days }
     }
 
+    /// The `n` hottest days (ties: earlier date) in date order, keeping only `n` candidates.
     fn top(&self, n: usize) -> Vec<(Day, DayMax)> {
-        let mut all: Vec<(Day, DayMax)> = self.days.iter().map(|(d, b)| (*d, *b)).collect();
-        all.sort_by(|a, b| b.1.max.cmp(&a.1.max).then(a.0.cmp(&b.0)));
-        all.truncate(n);
-        all.sort_by_key(|(day, _)| *day);
-        all
+        let rank = |(day, best): &(Day, DayMax)| (std::cmp::Reverse(best.max), *day);
+        let mut top: Vec<(Day, DayMax)> = Vec::with_capacity(n + 1);
+        for candidate in self.iter() {
+            let at = top.partition_point(|kept| rank(kept) < rank(&candidate));
+            if at < n {
+                top.insert(at, candidate);
+                top.truncate(n);
+            }
+        }
+        top.sort_by_key(|(day, _)| *day);
+        top
     }
 }
 
@@ -172,7 +217,8 @@ mod tests {
     fn earliest_time_of_the_maximum() {
         let mut h = Hottest::default();
         h.absorb(&[r(1, 600, 150), r(1, 800, 170), r(1, 700, 170), r(1, 900, 160)]);
-        assert_eq!(h.days()[&Day::from_ymd(2006, 6, 1).unwrap()], DayMax { max: Tenths(170), minute: 700 });
+        assert_eq!(h.day(Day::from_ymd(2006, 6, 1).unwrap()), Some(DayMax { max: Tenths(170), minute: 700 }));
+        assert_eq!(h.day(Day::from_ymd(2006, 6, 2).unwrap()), None);
     }
 
     #[test]
@@ -192,6 +238,44 @@ mod tests {
         // top 3 by max: day 4 (22.0), day 2 (21.0), then days 1 and 5 tie at 20.0: day 1 wins.
         let top: Vec<u32> = rep.top.iter().map(|(d, _)| d.ymd().2).collect();
         assert_eq!(top, vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn blocks_span_negative_days_and_merge_in_any_order() {
+        let at = |y, m, d, minute, t| Reading {
+            line: 0,
+            day: Day::from_ymd(y, m, d).unwrap(),
+            minute,
+            outside: Tenths(t),
+            hi: Tenths(t),
+            low: Tenths(t),
+        };
+        let all = [
+            at(1969, 12, 31, 60, 10),
+            at(1970, 1, 1, 70, 20),
+            at(1970, 3, 6, 80, 30),
+            at(1969, 12, 31, 50, 10),
+        ];
+        let mut one = Hottest::default();
+        one.absorb(&all);
+        let (mut a, mut b) = (Hottest::default(), Hottest::default());
+        a.absorb(&all[2..]);
+        b.absorb(&all[..2]);
+        a.merge(b);
+        assert_eq!(a, one);
+        let days: Vec<(i32, u16)> = one.iter().map(|(d, m)| (d.0, m.minute)).collect();
+        assert_eq!(days, vec![(-1, 50), (0, 70), (64, 80)]);
+    }
+
+    #[test]
+    fn packing_round_trips_the_whole_range() {
+        for max in [-1_000_000, -1, 0, 1, 223, 999_999, 1_000_000] {
+            for minute in [0, 1, 779, 1439] {
+                let d = DayMax { max: Tenths(max), minute };
+                assert_eq!(Packed::pack(d).unpack(), Some(d));
+            }
+        }
+        assert_eq!(Packed::EMPTY.unpack(), None);
     }
 
     #[test]

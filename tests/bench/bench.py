@@ -109,6 +109,7 @@ def same_answers(wx_out, db_out):
 
 class FileHandler(BaseHTTPRequestHandler):
     root = None
+    rate = 0
 
     def do_GET(self):
         path = self.root / self.path.lstrip("/")
@@ -122,14 +123,27 @@ class FileHandler(BaseHTTPRequestHandler):
         self.end_headers()
         with open(path, "rb") as f:
             self.wfile.flush()
-            self.connection.sendfile(f)
+            if not self.rate:
+                self.connection.sendfile(f)
+                return
+            # Paced like a network link of `rate` bytes/s: 64 KiB at a time, on schedule.
+            start, sent, piece = time.perf_counter(), 0, 64 << 10
+            while sent < size:
+                n = self.connection.sendfile(f, offset=sent, count=min(piece, size - sent))
+                if n == 0:
+                    break
+                sent += n
+                ahead = sent / self.rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
 
     def log_message(self, *args):
         pass
 
 
-def serve(root):
+def serve(root, rate=0):
     FileHandler.root = root
+    FileHandler.rate = rate
     server = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -155,6 +169,8 @@ def main():
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best wall time is kept")
+    ap.add_argument("--http-rate", type=float, default=200, help="MB/s of the paced HTTP run (a fast network link)")
+    ap.add_argument("--knobs", metavar="SIZE", help="also sweep chunk size, workers and in-flight on this input")
     args = ap.parse_args()
 
     say(f"machine: {machine()}")
@@ -179,6 +195,9 @@ def main():
             report_row(row)
         if not args.no_http and rows:
             http_row(rows[-1], args.threads, work)
+            http_row(rows[-1], args.threads, work, rate=args.http_rate * 1e6)
+        if args.knobs:
+            knobs(args.knobs, args.threads, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table(rows)
@@ -196,19 +215,41 @@ def report_row(row):
     say(line)
 
 
-def http_row(row, threads, work):
+def http_row(row, threads, work, rate=0):
+    """Times curl and wxflow fetching the same file from a local server (paced at `rate` B/s)."""
     path = DATA / f"wx-{row['input']}.csv"
-    server = serve(DATA)
+    server = serve(DATA, rate)
     url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    runs = 1 if rate else 2
     try:
-        curl = min((measured(["curl", "-sS", "-o", "/dev/null", url]) for _ in range(2)), key=lambda r: r["wall"])
-        wx = min((wxflow_run(url, work / "http", threads) for _ in range(2)), key=lambda r: r["wall"])
+        curl = min((measured(["curl", "-sS", "-o", "/dev/null", url]) for _ in range(runs)), key=lambda r: r["wall"])
+        wx = min((wxflow_run(url, work / "http", threads) for _ in range(runs)), key=lambda r: r["wall"])
     finally:
         server.shutdown()
-    ratio = curl["wall"] / wx["wall"]
-    row["http"] = {"curl": curl, "wx": wx}
-    say(f"HTTP {row['input']}: curl {row['bytes'] / curl['wall'] / 1e6:.0f} MB/s, wxflow {row['bytes'] / wx['wall'] / 1e6:.0f} MB/s "
-        f"({ratio * 100:.0f}% of curl), wxflow peak RSS {wx['rss_kib'] / 1024:.1f} MiB")
+    label = f"paced at {rate / 1e6:.0f} MB/s" if rate else "unpaced"
+    row.setdefault("http", []).append({"label": label, "curl": curl, "wx": wx})
+    say(f"HTTP {row['input']} {label}: curl {row['bytes'] / curl['wall'] / 1e6:.0f} MB/s, "
+        f"wxflow {row['bytes'] / wx['wall'] / 1e6:.0f} MB/s ({curl['wall'] / wx['wall'] * 100:.0f}% of curl), "
+        f"wxflow peak RSS {wx['rss_kib'] / 1024:.1f} MiB")
+
+
+def knobs(label, threads, work):
+    """Measures the effect of each pipeline knob alone on one input, the others at their defaults."""
+    path = generate(label)
+    size = path.stat().st_size
+    say(f"\nKnobs on {label} (one at a time; defaults chunk 1MiB, workers {threads}, in-flight 8):")
+    say("| knob | value | wall s | MB/s | peak RSS MiB |")
+    say("|---|---|---|---|---|")
+    sweeps = [("--chunk-size", ["16KiB", "64KiB", "256KiB", "1MiB", "4MiB", "16MiB"]),
+              ("--workers", ["1", "2", "3", "4"]),
+              ("--in-flight", ["1", "2", "4", "8", "32"])]
+    for flag, values in sweeps:
+        for value in values:
+            extra = [flag, value]
+            workers = int(value) if flag == "--workers" else threads
+            extra = [] if flag == "--workers" else extra
+            r = min((wxflow_run(path, work / "knob", workers, extra) for _ in range(2)), key=lambda r: r["wall"])
+            say(f"| {flag} | {value} | {r['wall']:.2f} | {size / r['wall'] / 1e6:.0f} | {r['rss_kib'] / 1024:.1f} |")
 
 
 def table(rows):
@@ -222,9 +263,8 @@ def table(rows):
             + (f"{db['wall']:.2f} | {db['rss_kib'] / 1024:.0f} | {wx['wall'] / db['wall']:.2f} | "
                f"{'identical' if not r['same'] else '; '.join(r['same'])} |" if db else "– | – | – | – |"))
     for r in rows:
-        if "http" in r:
-            h = r["http"]
-            say(f"\nHTTP ({r['input']}, local server): curl {r['bytes'] / h['curl']['wall'] / 1e6:.0f} MB/s, "
+        for h in r.get("http", []):
+            say(f"\nHTTP ({r['input']}, local server, {h['label']}): curl {r['bytes'] / h['curl']['wall'] / 1e6:.0f} MB/s, "
                 f"wxflow {r['bytes'] / h['wx']['wall'] / 1e6:.0f} MB/s = "
                 f"{h['curl']['wall'] / h['wx']['wall'] * 100:.0f}% of curl")
 
