@@ -65,7 +65,7 @@ impl Packed {
 
     fn unpack(self) -> Option<DayMax> {
         (self != Packed::EMPTY)
-            .then(|| DayMax { max: Tenths((self.0 as i32) >> 11), minute: (self.0 & 0x7ff) as u16 })
+            .then_some(DayMax { max: Tenths((self.0 as i32) >> 11), minute: (self.0 & 0x7ff) as u16 })
     }
 }
 
