@@ -48,6 +48,20 @@ pub struct Settings {
     pub faults: FaultSettings,
 }
 
+impl Settings {
+    /// The built-in defaults of `config/default.toml`, without any other layer.
+    pub fn defaults() -> Settings {
+        toml::from_str(DEFAULT_TOML).expect("config/default.toml matches Settings (tested)")
+    }
+}
+
+impl Default for Columns {
+    /// The column names of a Davis WeatherLink export, as in `config/default.toml`.
+    fn default() -> Columns {
+        Settings::defaults().columns
+    }
+}
+
 /// `[job]`: the input, the output and the tolerance for bad rows.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct JobSettings {
@@ -797,6 +811,12 @@ mod tests {
                 .collect(),
             ..Layers::default()
         }
+    }
+
+    #[test]
+    fn embedded_defaults_parse() {
+        assert_eq!(Columns::default().outside, "Outside Temperature");
+        assert_eq!(Settings::defaults().window.days, 9);
     }
 
     #[test]

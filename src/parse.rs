@@ -249,13 +249,7 @@ mod tests {
     use crate::schema::parse_header;
 
     fn schema() -> Schema {
-        let cols = Columns {
-            date: "Date".into(),
-            time: "Time".into(),
-            outside: "Outside Temperature".into(),
-            hi: "Hi Temperature".into(),
-            low: "Low Temperature".into(),
-        };
+        let cols = Columns::default();
         parse_header(b"Date,Time,Outside Temperature,Hi Temperature,Low Temperature,Wind Direction", 1, &cols)
             .unwrap()
     }

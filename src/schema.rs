@@ -116,23 +116,13 @@ fn split_header(line: &[u8]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn columns() -> Columns {
-        Columns {
-            date: "Date".into(),
-            time: "Time".into(),
-            outside: "Outside Temperature".into(),
-            hi: "Hi Temperature".into(),
-            low: "Low Temperature".into(),
-        }
-    }
-
     const REAL: &[u8] = b"Date,Time,Temp Humidity Index   ,Outside Temperature,WindChill,Hi Temperature,Low Temperature,Outside Humidity,DewPoint,WindSpeed,Hi,Wind Direction,Rain,Barometer,Inside  Temperature,Inside  Humidity,ArchivePeriod";
 
     #[test]
     fn real_header_with_odd_spacing_and_bom() {
         let mut with_bom = b"\xEF\xBB\xBF".to_vec();
         with_bom.extend_from_slice(REAL);
-        let s = parse_header(&with_bom, 1, &columns()).unwrap();
+        let s = parse_header(&with_bom, 1, &Columns::default()).unwrap();
         assert_eq!((s.fields, s.date, s.time, s.outside, s.hi, s.low), (17, 0, 1, 3, 5, 6));
         assert_eq!(s.names[2], "Temp Humidity Index");
         assert_eq!(s.names[14], "Inside Temperature");
@@ -140,7 +130,9 @@ mod tests {
 
     #[test]
     fn missing_column_lists_expected_and_found() {
-        let err = parse_header(b"Date,Time,Temp Out,Hi Temperature", 1, &columns()).unwrap_err().to_string();
+        let err = parse_header(b"Date,Time,Temp Out,Hi Temperature", 1, &Columns::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lacks required column(s) `Outside Temperature`, `Low Temperature`"), "{err}");
         assert!(err.contains("found:    Date, Time, Temp Out, Hi Temperature"), "{err}");
     }
