@@ -103,11 +103,6 @@ impl Chunker {
         self.next_seq
     }
 
-    /// Byte offset of the next byte to be handed out.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Line number of the next line to be handed out.
     pub fn line(&self) -> u64 {
         self.line

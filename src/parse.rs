@@ -172,11 +172,6 @@ impl<'a> LineParser<'a> {
     }
 }
 
-/// Parses one line without its line ending (a convenience over [`LineParser`]).
-pub fn parse_line(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, String> {
-    LineParser::new(schema, true).parse(line, line_no)
-}
-
 fn parse_quoted(line: &[u8], line_no: u64, schema: &Schema) -> Result<Reading, String> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
     let mut record = csv::ByteRecord::new();

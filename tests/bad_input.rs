@@ -104,6 +104,14 @@ fn empty_file() {
 }
 
 #[test]
+fn a_lone_unterminated_header_line_is_line_1() {
+    let (o, _dir) = run_on(b"Date,Time,Temp Out", &[]);
+    assert_fails(&o, 3, &["the header (line 1) lacks required column(s)"]);
+    let (o, _dir) = run_on(b"\n\nDate,Time,Temp Out", &[]);
+    assert_fails(&o, 3, &["the header (line 3) lacks required column(s)"]);
+}
+
+#[test]
 fn header_only() {
     for body in [HEADER.to_string(), format!("{HEADER}\n"), format!("{HEADER}\r\n\r\n\n")] {
         let (o, _dir) = run_on(body.as_bytes(), &[]);

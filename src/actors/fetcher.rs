@@ -158,11 +158,13 @@ impl Run {
         if !eof {
             return Ok(None);
         }
+        // The input ended inside its first non-blank line: that line is the header.
+        let line_no = self.chunker.line();
         let rest = self.chunker.finish().map(|c| c.data).unwrap_or_default();
         if rest.iter().all(u8::is_ascii_whitespace) {
             return Err(DataError::Empty { expected: expected_columns(&self.columns) }.into());
         }
-        parse_header(trim_line_end(&rest), self.chunker.line(), &self.columns)?;
+        parse_header(trim_line_end(&rest), line_no, &self.columns)?;
         Err(DataError::HeaderOnly { bytes: rest.len() as u64 }.into())
     }
 
