@@ -2,6 +2,8 @@
 //! server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod range_server;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
