@@ -56,6 +56,12 @@ impl Chunker {
         }
     }
 
+    /// Numbers chunks from `seq` on (a resumed run continues the numbering).
+    pub fn starting_at(mut self, seq: u64) -> Chunker {
+        self.next_seq = seq;
+        self
+    }
+
     /// Appends a block read from the source.
     pub fn push(&mut self, block: &[u8]) {
         self.flush_aligned();

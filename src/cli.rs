@@ -112,6 +112,12 @@ pub struct RunArgs {
     /// Overwrite results already in the output directory.
     #[arg(long)]
     pub force: bool,
+    /// Discard any checkpoint of an interrupted run and start from the beginning.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Arm a deliberate fault, e.g. --fault abort@12 (repeatable; see the README's fault drills).
+    #[arg(long = "fault", value_name = "SPEC", value_parser = crate::faults::Fault::parse)]
+    pub faults: Vec<crate::faults::Fault>,
 }
 
 /// `wxflow gen`.

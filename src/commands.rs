@@ -6,11 +6,14 @@ use std::path::Path;
 use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand, GenArgs, RunArgs};
 use crate::config::{self, Layers, Plan, Resolved};
 use crate::date::{hhmmss, Day};
+use crate::durable::store::Store;
+use crate::durable::{settings_changes, Snapshot};
 use crate::error::{Error, OutputError};
 use crate::gen::{generate, GenLimit, GenOptions};
 use crate::output::OutputDir;
 use crate::progress::Display;
 use crate::report::{self, Outcome};
+use crate::source::SourceSpec;
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -33,15 +36,72 @@ fn config_check(args: &ConfigArgs) -> Result<(), Error> {
 }
 
 fn run(args: &RunArgs) -> Result<(), Error> {
-    let resolved = resolve(&args.config)?;
+    let mut resolved = resolve(&args.config)?;
+    resolved.plan.faults.armed.extend(args.faults.iter().copied());
     let plan = &resolved.plan;
     init_logging(plan);
-    let out = OutputDir::prepare(&plan.out, args.force)?;
+    for fault in plan.faults.armed.armed() {
+        tracing::warn!("fault armed: {fault} (a deliberate failure for drills; remove --fault / faults.inject for real runs)");
+    }
+    let store = Store::new(plan.checkpoint.dir.clone());
+    if args.fresh {
+        store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source })?;
+    }
+    let resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
+    let out = OutputDir::prepare(&plan.out, args.force || resume.is_some())?;
+    if let Some(s) = &resume {
+        let text = format!(
+            "resuming from byte {}, line {}, {} rows already done (run {}; checkpoint in {})",
+            s.position.byte,
+            s.position.line,
+            s.rows.processed,
+            s.runs + 1,
+            store.dir().display()
+        );
+        tracing::info!("{text}");
+        eprintln!("wxflow: {text}");
+    }
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
-    let outcome = crate::pipeline::run_blocking(plan, &out, Display::choose(&plan.log.progress, interval))?;
+    let outcome =
+        crate::pipeline::run_blocking(plan, &out, Display::choose(&plan.log.progress, interval), resume)?;
     write_reports(&out, &outcome)?;
+    store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source })?;
     print_summary(plan, &out, &outcome);
     Ok(())
+}
+
+/// The checkpoint of an interrupted run that this run can continue, or `None` to start fresh.
+/// Refuses (with what to do) when one exists that cannot be used: other settings, standard input,
+/// or every copy corrupt.
+fn load_checkpoint(plan: &Plan, store: &Store) -> Result<Option<Snapshot>, Error> {
+    let dir = store.dir().display().to_string();
+    let loaded = match store.load() {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(Error::Resume(e.to_string())),
+    };
+    if let Some(warning) = &loaded.warning {
+        tracing::warn!("{warning}");
+        eprintln!("warning: {warning}");
+    }
+    let s = loaded.snapshot;
+    if plan.source == SourceSpec::Stdin {
+        return Err(Error::Resume(format!(
+            "a checkpoint of an interrupted run is in {dir} (byte {}), but the source is standard input, which \
+             cannot be re-read from a byte offset, so it cannot be resumed; rerun with --fresh to start over, \
+             or pass the data as a file or URL",
+            s.position.byte
+        )));
+    }
+    let changes = settings_changes(&s.settings, &plan.result_settings());
+    if !changes.is_empty() {
+        return Err(Error::Resume(format!(
+            "the checkpoint in {dir} was made with other settings that change results ({}); rerun with the \
+             same settings to resume, or with --fresh to start over",
+            changes.join("; ")
+        )));
+    }
+    Ok(Some(s))
 }
 
 fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {

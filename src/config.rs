@@ -44,6 +44,8 @@ pub struct Settings {
     pub forecast: ForecastSettings,
     /// Logging and progress.
     pub log: LogSettings,
+    /// Durable checkpoints.
+    pub checkpoint: CheckpointSettings,
     /// Deliberate faults for drills.
     pub faults: FaultSettings,
 }
@@ -153,9 +155,24 @@ pub struct LogSettings {
     pub progress_interval_secs: u64,
 }
 
+/// `[checkpoint]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CheckpointSettings {
+    /// Write checkpoints at all.
+    pub enabled: bool,
+    /// Chunks between checkpoints.
+    pub every_chunks: u64,
+    /// Seconds between checkpoints at most (while chunks arrive).
+    pub every_secs: u64,
+    /// Folder; empty = `.wxflow-checkpoint` inside the output directory.
+    pub dir: String,
+}
+
 /// `[faults]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FaultSettings {
+    /// Armed fault specs, see [`crate::faults`].
+    pub inject: Vec<String>,
     /// Task actor to slow down, or `none`.
     pub slow_task: String,
     /// Delay per chunk.
@@ -335,8 +352,52 @@ pub struct Plan {
     pub forecast: ForecastParams,
     /// Logging.
     pub log: LogSettings,
+    /// Checkpoints.
+    pub checkpoint: CheckpointPlan,
     /// Fault injection.
     pub faults: FaultPlan,
+}
+
+/// Validated checkpoint settings.
+#[derive(Debug, Clone)]
+pub struct CheckpointPlan {
+    /// Write checkpoints (and resume from them).
+    pub enabled: bool,
+    /// Chunks per checkpoint interval (≥ 1).
+    pub every_chunks: u64,
+    /// Longest time between checkpoints while chunks arrive.
+    pub every_secs: Duration,
+    /// Resolved folder.
+    pub dir: PathBuf,
+}
+
+impl Plan {
+    /// Every setting that changes results, as canonical text, so that a checkpoint made under
+    /// other settings is refused with the keys that differ (chunking and parallelism never change
+    /// a result, so they are not here).
+    pub fn result_settings(&self) -> BTreeMap<String, String> {
+        let w = &self.window;
+        let f = &self.forecast;
+        let c = &self.columns;
+        let pairs = [
+            ("job.reference_month", self.month.to_string()),
+            ("columns.date", c.date.clone()),
+            ("columns.time", c.time.clone()),
+            ("columns.outside", c.outside.clone()),
+            ("columns.hi", c.hi.clone()),
+            ("columns.low", c.low.clone()),
+            ("hottest.top_days", self.hottest.top_days.to_string()),
+            ("window.first_day", w.first.dmy().to_string()),
+            ("window.last_day", w.last.dmy().to_string()),
+            ("window.hi_band", format!("{:?}", w.hi_band())),
+            ("window.low_band", format!("{:?}", w.low_band())),
+            ("forecast.method", f.method.name().to_string()),
+            ("forecast.base", format!("{:?}", f.base)),
+            ("forecast.decimals", f.decimals.to_string()),
+            ("pipeline.max_line", self.pipeline.max_line.to_string()),
+        ];
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
 }
 
 /// Validated pipeline knobs in the units the code uses.
@@ -372,6 +433,8 @@ pub enum TaskKind {
 pub struct FaultPlan {
     /// Slow task actor and its per-chunk delay.
     pub slow_task: Option<(TaskKind, Duration)>,
+    /// Armed faults.
+    pub armed: crate::faults::Faults,
 }
 
 /// Resolves all layers and validates them, collecting every problem.
@@ -723,12 +786,24 @@ fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Result<Plan, Co
     );
     check_log(&mut v, &s.log);
     let faults = fault_plan(&mut v, &s.faults);
+    let out = PathBuf::from(&s.job.out);
+    let checkpoint = CheckpointPlan {
+        enabled: s.checkpoint.enabled,
+        every_chunks: v.count("checkpoint.every_chunks", s.checkpoint.every_chunks, 1, 1 << 30) as u64,
+        every_secs: Duration::from_secs(
+            v.count("checkpoint.every_secs", s.checkpoint.every_secs, 1, 86_400) as u64
+        ),
+        dir: match s.checkpoint.dir.trim() {
+            "" => out.join(".wxflow-checkpoint"),
+            dir => PathBuf::from(dir),
+        },
+    };
     if !v.issues.is_empty() {
         return Err(ConfigErrors(v.issues));
     }
     Ok(Plan {
         source,
-        out: PathBuf::from(&s.job.out),
+        out,
         month,
         max_reject_ratio: ratio,
         pipeline,
@@ -737,6 +812,7 @@ fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Result<Plan, Co
         window,
         forecast,
         log: s.log.clone(),
+        checkpoint,
         faults,
     })
 }
@@ -779,7 +855,14 @@ fn fault_plan(v: &mut Validator<'_>, f: &FaultSettings) -> FaultPlan {
     let kind = v.choice("faults.slow_task", &f.slow_task, &kinds).flatten();
     let delay =
         Duration::from_millis(v.count("faults.slow_task_delay_ms", f.slow_task_delay_ms, 0, 60_000) as u64);
-    FaultPlan { slow_task: kind.map(|k| (k, delay)) }
+    let mut armed = Vec::new();
+    for (i, spec) in f.inject.iter().enumerate() {
+        match crate::faults::Fault::parse(spec) {
+            Ok(fault) => armed.push(fault),
+            Err(problem) => v.fail("faults.inject", format!("[{i}] {spec:?}"), problem),
+        }
+    }
+    FaultPlan { slow_task: kind.map(|k| (k, delay)), armed: crate::faults::Faults::new(armed) }
 }
 
 /// Renders the resolved settings as TOML, each key annotated with the layer it came from.

@@ -8,7 +8,7 @@ use std::fmt;
 /// A calendar day as the number of days since 1970-01-01 (proleptic Gregorian).
 ///
 /// Integers make "same day", "next day" and "in the window" single comparisons on the hot path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Day(pub i32);
 
 /// A calendar month, used for the per-month hottest-time report and the reference month.

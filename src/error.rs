@@ -38,6 +38,10 @@ pub enum Error {
     /// The outputs could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A checkpoint exists that this run cannot continue from (other settings, standard input,
+    /// corrupt files); the message says why and how to start over.
+    #[error("{0}")]
+    Resume(String),
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
@@ -47,7 +51,11 @@ impl Error {
     /// The exit code for this error, so `main` does not need to know the variants' meaning.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Usage(_) | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
+            Error::Config(_)
+            | Error::Usage(_)
+            | Error::Resume(_)
+            | Error::Source(SourceError::Changed { .. })
+            | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
             Error::Source(_) | Error::Output(_) => ExitCode::Io,
             Error::Internal(_) => ExitCode::Internal,
@@ -150,6 +158,16 @@ pub enum SourceError {
         url: String,
         /// Status line.
         status: String,
+    },
+    /// The source is not the one the checkpoint was made from.
+    #[error("{what} changed since the checkpoint in {dir} was written ({changes}); a checkpoint only fits the data it was made from: rerun with --fresh to start over")]
+    Changed {
+        /// Which source.
+        what: String,
+        /// The checkpoint folder.
+        dir: String,
+        /// What differs, e.g. `size 100 -> 120`.
+        changes: String,
     },
     /// The server could not be reached.
     #[error("cannot fetch {url}: {detail}; check the address and your network, or download the file and pass its path")]

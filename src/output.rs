@@ -79,6 +79,33 @@ impl OutputDir {
         csv.write_record(["line", "reason", "raw"]).map_err(|e| csv_err(&tmp, e))?;
         Ok(RejectsWriter { csv, out: self.clone(), tmp })
     }
+
+    /// Reopens the partial `rejects.csv` of an interrupted run, cut back to `len` bytes (what the
+    /// checkpoint covers), so that no reject line is lost or written twice.
+    pub fn rejects_resume(&self, len: u64) -> Result<RejectsWriter, OutputError> {
+        let tmp = self.temp_path("rejects.csv");
+        let done = self.path("rejects.csv");
+        if !tmp.exists() && done.exists() {
+            // Killed while committing the results: the partial file was already renamed.
+            fs::rename(&done, &tmp).map_err(write_err(&tmp))?;
+        }
+        let file = fs::OpenOptions::new().write(true).open(&tmp).map_err(write_err(&tmp))?;
+        let have = file.metadata().map_err(write_err(&tmp))?.len();
+        if have < len {
+            return Err(OutputError::Write {
+                path: tmp,
+                source: std::io::Error::other(format!(
+                    "it holds {have} bytes but the checkpoint recorded {len}; the output directory was changed \
+                     behind wxflow's back: rerun with --fresh"
+                )),
+            });
+        }
+        file.set_len(len).map_err(write_err(&tmp))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(len)).map_err(write_err(&tmp))?;
+        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(BufWriter::new(file));
+        Ok(RejectsWriter { csv, out: self.clone(), tmp })
+    }
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> OutputError {
@@ -97,6 +124,15 @@ impl RejectsWriter {
     pub fn write(&mut self, r: &Reject) -> Result<(), OutputError> {
         let line = r.line.to_string();
         self.csv.write_record([line.as_str(), &r.reason, &r.raw]).map_err(|e| csv_err(&self.tmp, e))
+    }
+
+    /// Flushes and fsyncs what was written so far and returns the file's length: the
+    /// `rejects.csv` length a checkpoint records.
+    pub fn sync(&mut self) -> Result<u64, OutputError> {
+        self.csv.flush().map_err(write_err(&self.tmp))?;
+        let file = self.csv.get_ref().get_ref();
+        file.sync_data().map_err(write_err(&self.tmp))?;
+        Ok(file.metadata().map_err(write_err(&self.tmp))?.len())
     }
 
     /// Flushes and renames the file into place.

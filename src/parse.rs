@@ -10,7 +10,7 @@ use crate::schema::Schema;
 use crate::tenths::{Tenths, TenthsError};
 
 /// One accepted row, reduced to what the analyses use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reading {
     /// Input line number, to order equal timestamps by file order and to trace results back.
     pub line: u64,

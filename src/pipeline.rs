@@ -7,47 +7,65 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Addr, Arbiter, MailboxError};
 
 use crate::actors::backpressure::Gate;
-use crate::actors::checkpoint::{Checkpoint, CheckpointReport, FinishCheckpoint};
-use crate::actors::fetcher::{Fetch, FetchReport, Fetcher};
+use crate::actors::checkpoint::{
+    Checkpoint, CheckpointReport, Durability, FinishCheckpoint, JobFacts, Start, States,
+};
+use crate::actors::fetcher::{Fetch, FetchFrom, FetchReport, FetchSetup, Fetcher};
 use crate::actors::parsers::ParsePool;
 use crate::actors::router::Router;
-use crate::actors::task::{Finish, TaskActor};
+use crate::actors::task::{TaskActor, TaskState};
 use crate::config::{Plan, TaskKind};
+use crate::durable::store::Store;
+use crate::durable::{Position, Snapshot};
 use crate::error::{DataError, Error};
 use crate::output::OutputDir;
 use crate::progress::{self, Progress};
-use crate::report::{Outcome, PipelineStats};
-use crate::source::OpenOptions;
+use crate::report::{Outcome, PipelineStats, Resumed};
+use crate::source::{OpenOptions, ResumeFrom};
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
 use crate::tasks::window::Window;
-use crate::tasks::Analysis;
 
-/// Runs a job to completion on a fresh actix system; blocks the calling thread.
-pub fn run_blocking(plan: &Plan, out: &OutputDir, display: progress::Display) -> Result<Outcome, Error> {
+/// Runs a job to completion on a fresh actix system, from the start or from a checkpoint; blocks
+/// the calling thread.
+pub fn run_blocking(
+    plan: &Plan,
+    out: &OutputDir,
+    display: progress::Display,
+    resume: Option<Snapshot>,
+) -> Result<Outcome, Error> {
     let system = actix::System::new();
-    system.block_on(run(plan, out, display))
+    system.block_on(run(plan, out, display, resume))
 }
 
 /// The actors of one job.
 struct Topology {
     arbiters: Vec<Arbiter>,
-    hottest: Addr<TaskActor<Hottest>>,
-    window: Addr<TaskActor<Window>>,
-    forecast: Addr<TaskActor<Forecast>>,
     checkpoint: Addr<Checkpoint>,
     router: Addr<Router>,
 }
 
 /// Runs a job inside an actix system.
-pub async fn run(plan: &Plan, out: &OutputDir, display: progress::Display) -> Result<Outcome, Error> {
+pub async fn run(
+    plan: &Plan,
+    out: &OutputDir,
+    display: progress::Display,
+    resume: Option<Snapshot>,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
     let _enter = span.enter();
     let progress = Progress::new();
     let _reporter = progress::start(progress.clone(), display);
     let gate = Gate::new(plan.pipeline.in_flight);
-    let topology = start_actors(plan, out, progress.clone())?;
+    let facts = Arc::new(JobFacts::default());
+    let resumed = resume.as_ref().map(|s| Resumed {
+        byte: s.position.byte,
+        line: s.position.line,
+        rows: s.rows.processed,
+        runs: s.runs + 1,
+    });
+    let topology = start_actors(plan, out, progress.clone(), facts.clone(), resume.as_ref())?;
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
     let pool = ParsePool::start(
         plan.pipeline.parse_workers,
@@ -55,7 +73,7 @@ pub async fn run(plan: &Plan, out: &OutputDir, display: progress::Display) -> Re
         topology.router.clone(),
         fatal_tx,
     );
-    let fetcher = start_fetcher(plan, gate.clone(), progress).start();
+    let fetcher = start_fetcher(plan, gate.clone(), progress, &topology, facts, resume).start();
 
     let fetched = tokio::select! {
         r = fetcher.send(Fetch { jobs: pool.sender() }) => r.map_err(|e| lost("fetcher", e))?,
@@ -78,46 +96,125 @@ pub async fn run(plan: &Plan, out: &OutputDir, display: progress::Display) -> Re
     pool.shutdown();
     let outcome = collect(plan, &topology, &fetched, &gate, started).await;
     topology.stop();
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    outcome.1.resumed = resumed;
     check_rows(plan, &outcome.0, &outcome.1)?;
     tracing::debug!(rows = outcome.1.rows.processed, secs = outcome.1.elapsed_secs, "job finished");
     Ok(outcome.1)
 }
 
-fn start_fetcher(plan: &Plan, gate: Arc<Gate>, progress: Arc<Progress>) -> Fetcher {
+fn start_fetcher(
+    plan: &Plan,
+    gate: Arc<Gate>,
+    progress: Arc<Progress>,
+    topology: &Topology,
+    facts: Arc<JobFacts>,
+    resume: Option<Snapshot>,
+) -> Fetcher {
     let p = &plan.pipeline;
     let open = OpenOptions {
         block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
         connect_timeout: p.connect_timeout,
         read_timeout: p.read_timeout,
     };
-    Fetcher::new(plan.source.clone(), open, (p.chunk_size, p.max_line), plan.columns.clone(), gate, progress)
+    let resume = resume.map(|s| FetchFrom {
+        from: ResumeFrom {
+            offset: s.position.byte,
+            expect: s.source,
+            dir: plan.checkpoint.dir.display().to_string(),
+        },
+        position: s.position,
+        header: s.header,
+        leading_blank: s.leading_blank,
+    });
+    let setup = FetchSetup {
+        spec: plan.source.clone(),
+        open,
+        sizes: (p.chunk_size, p.max_line),
+        columns: plan.columns.clone(),
+        epochs: (plan.checkpoint.every_chunks, plan.checkpoint.every_secs),
+        closes: topology.router.clone().recipient(),
+        facts,
+        faults: plan.faults.armed.clone(),
+        resume,
+    };
+    Fetcher::new(setup, gate, progress)
 }
 
-fn start_actors(plan: &Plan, out: &OutputDir, progress: Arc<Progress>) -> Result<Topology, Error> {
+fn start_actors(
+    plan: &Plan,
+    out: &OutputDir,
+    progress: Arc<Progress>,
+    facts: Arc<JobFacts>,
+    resume: Option<&Snapshot>,
+) -> Result<Topology, Error> {
     let delay = |kind: TaskKind| plan.faults.slow_task.filter(|(k, _)| *k == kind).map(|(_, d)| d);
+    let (start, writer) = match resume {
+        Some(s) => (
+            Start {
+                position: s.position,
+                rows: s.rows,
+                states: States {
+                    hottest: s.hottest.clone(),
+                    window: s.window.clone(),
+                    forecast: s.forecast.clone(),
+                },
+            },
+            out.rejects_resume(s.rejects_len)?,
+        ),
+        None => (
+            Start {
+                position: Position { byte: 0, chunk: 0, line: 1 },
+                rows: Default::default(),
+                states: empty_states(plan),
+            },
+            out.rejects()?,
+        ),
+    };
+    let durability = Durability {
+        store: Store::new(plan.checkpoint.dir.clone()),
+        enabled: plan.checkpoint.enabled,
+        settings: plan.result_settings(),
+        runs_before: resume.map_or(0, |s| s.runs),
+        checkpoints_before: resume.map_or(0, |s| s.checkpoints),
+        facts,
+    };
+    let checkpoint = Checkpoint::new(writer, start, progress, durability).start();
+    let sink = checkpoint.clone().recipient();
+    let empty = empty_states(plan);
     let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
-    let hottest = start_task(&arbiters[0], "hottest", Hottest::default(), delay(TaskKind::Hottest));
-    let window =
-        start_task(&arbiters[1], "window", Window::new(plan.window.clone()), delay(TaskKind::Window));
-    let forecast =
-        start_task(&arbiters[2], "forecast", Forecast::new(plan.forecast.clone()), delay(TaskKind::Forecast));
-    let checkpoint = Checkpoint::new(out.rejects()?, 0, progress).start();
+    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, sink.clone(), delay(TaskKind::Hottest));
+    let window = start_task(&arbiters[1], "window", empty.window, sink.clone(), delay(TaskKind::Window));
+    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, sink, delay(TaskKind::Forecast));
     let router = Router::new(
-        vec![hottest.clone().recipient(), window.clone().recipient(), forecast.clone().recipient()],
-        checkpoint.clone().recipient(),
+        vec![
+            (hottest.clone().recipient(), hottest.recipient()),
+            (window.clone().recipient(), window.recipient()),
+            (forecast.clone().recipient(), forecast.recipient()),
+        ],
+        (checkpoint.clone().recipient(), checkpoint.clone().recipient()),
     )
     .start();
-    Ok(Topology { arbiters, hottest, window, forecast, checkpoint, router })
+    Ok(Topology { arbiters, checkpoint, router })
 }
 
-fn start_task<A: Analysis + Unpin>(
+/// Fresh analysis states for this plan.
+pub fn empty_states(plan: &Plan) -> States {
+    States {
+        hottest: Hottest::default(),
+        window: Window::new(plan.window.clone()),
+        forecast: Forecast::new(plan.forecast.clone()),
+    }
+}
+
+fn start_task<A: TaskState>(
     arbiter: &Arbiter,
     name: &'static str,
-    state: A,
+    empty: A,
+    sink: actix::Recipient<crate::actors::task::EpochPartial>,
     delay: Option<Duration>,
 ) -> Addr<TaskActor<A>> {
-    TaskActor::start_in_arbiter(&arbiter.handle(), move |_| TaskActor::new(name, state, delay))
+    TaskActor::start_in_arbiter(&arbiter.handle(), move |_| TaskActor::new(name, empty, sink, delay))
 }
 
 impl Topology {
@@ -132,13 +229,6 @@ fn lost(actor: &str, e: MailboxError) -> Error {
     Error::Internal(format!("the {actor} actor stopped before answering ({e})"))
 }
 
-async fn finish<A: Analysis + Unpin>(addr: &Addr<TaskActor<A>>, name: &str) -> Result<A, Error> {
-    addr.send(Finish::new())
-        .await
-        .map_err(|e| lost(name, e))?
-        .ok_or_else(|| Error::Internal(format!("the {name} task was asked for its result twice")))
-}
-
 async fn collect(
     plan: &Plan,
     t: &Topology,
@@ -146,10 +236,8 @@ async fn collect(
     gate: &Gate,
     started: Instant,
 ) -> Result<(CheckpointReport, Outcome), Error> {
-    let hottest = finish(&t.hottest, "hottest").await?;
-    let window = finish(&t.window, "window").await?;
-    let forecast = finish(&t.forecast, "forecast").await?;
     let mut cp = t.checkpoint.send(FinishCheckpoint).await.map_err(|e| lost("checkpoint", e))??;
+    let States { hottest, window, forecast } = &cp.states;
     cp.rows.read += fetched.leading_blank;
     cp.rows.blank += fetched.leading_blank;
     let p = &plan.pipeline;
@@ -170,6 +258,8 @@ async fn collect(
             fetcher_stalls: gate.stalls(),
         },
         elapsed_secs: started.elapsed().as_secs_f64(),
+        resumed: None,
+        checkpoints: cp.checkpoints,
     };
     Ok((cp, outcome))
 }

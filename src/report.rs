@@ -15,7 +15,7 @@ use crate::tasks::hottest::HottestReport;
 use crate::tasks::window::Hit;
 
 /// Row accounting: `read == processed + rejected + blank`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowCounts {
     /// Lines after the header.
     pub read: u64,
@@ -46,6 +46,22 @@ pub struct PipelineStats {
     pub fetcher_stalls: u64,
 }
 
+/// Where a resumed run continued from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Resumed {
+    /// Byte offset of the checkpoint.
+    #[serde(rename = "from_byte")]
+    pub byte: u64,
+    /// Line number of the first line read.
+    #[serde(rename = "from_line")]
+    pub line: u64,
+    /// Rows already processed before this run.
+    #[serde(rename = "rows_done")]
+    pub rows: u64,
+    /// Runs it took, this one included.
+    pub runs: u32,
+}
+
 /// Everything a finished job produced.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -65,6 +81,10 @@ pub struct Outcome {
     pub pipeline: PipelineStats,
     /// Wall-clock seconds.
     pub elapsed_secs: f64,
+    /// Where this run resumed from, if it did.
+    pub resumed: Option<Resumed>,
+    /// Checkpoints written by this run.
+    pub checkpoints: u64,
 }
 
 /// `task1.txt`: the hottest-time report.
@@ -138,6 +158,8 @@ pub struct Summary<'a> {
     window: Count,
     forecast: ForecastSummary,
     pipeline: PipelineStats,
+    resumed: Option<Resumed>,
+    checkpoints: u64,
     elapsed_secs: f64,
 }
 
@@ -198,6 +220,8 @@ pub fn summary(o: &Outcome) -> Summary<'_> {
         window: Count { readings: o.window.len() },
         forecast: ForecastSummary { readings: o.forecast.len(), method: o.method },
         pipeline: o.pipeline,
+        resumed: o.resumed,
+        checkpoints: o.checkpoints,
         elapsed_secs: (o.elapsed_secs * 1000.0).round() / 1000.0,
     }
 }

@@ -3,7 +3,7 @@
 //! Every source is opened as the same thing, a stream of byte blocks, so the fetcher actor does not
 //! care where data comes from and can resume any of them by byte offset later.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::durable::SourceIdentity;
 use crate::error::SourceError;
 
 /// A parsed `job.source` value.
@@ -62,10 +63,44 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, SourceError>> + Se
 
 /// An opened source: its blocks and, when known, its total length (for the progress bar).
 pub struct Opened {
-    /// The bytes.
+    /// The bytes, from the requested offset on.
     pub stream: ByteStream,
-    /// Total length if the file size or Content-Length is known.
+    /// Total length of the whole source if the file size or Content-Length is known.
     pub len: Option<u64>,
+    /// What the source is, for checkpoints: a resumed run must read the same data.
+    pub identity: SourceIdentity,
+}
+
+/// Where a resumed read starts, and what the source must still be.
+#[derive(Debug, Clone)]
+pub struct ResumeFrom {
+    /// First byte to read.
+    pub offset: u64,
+    /// The identity recorded in the checkpoint.
+    pub expect: SourceIdentity,
+    /// The checkpoint folder, for messages.
+    pub dir: String,
+}
+
+impl ResumeFrom {
+    fn check(&self, what: &str, now: &SourceIdentity) -> Result<(), SourceError> {
+        let mut changes = self.expect.changes(now);
+        if changes.is_empty() && now.size.is_some_and(|size| size < self.offset) {
+            changes.push(format!(
+                "now {} bytes, shorter than the checkpoint's byte {}",
+                now.size.unwrap_or(0),
+                self.offset
+            ));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        Err(SourceError::Changed {
+            what: what.to_string(),
+            dir: self.dir.clone(),
+            changes: changes.join(", "),
+        })
+    }
 }
 
 /// Timeouts and read sizes for opening a source.
@@ -79,19 +114,46 @@ pub struct OpenOptions {
     pub read_timeout: Duration,
 }
 
-/// Opens the source; nothing is read yet beyond what HTTP needs for the status line.
-pub async fn open(spec: &SourceSpec, opts: &OpenOptions) -> Result<Opened, SourceError> {
+/// Opens the source, from the start or (resuming) from a byte offset after checking that it is
+/// still the same data; nothing is read yet beyond what HTTP needs for the status line.
+pub async fn open(
+    spec: &SourceSpec,
+    opts: &OpenOptions,
+    from: Option<&ResumeFrom>,
+) -> Result<Opened, SourceError> {
     match spec {
-        SourceSpec::File(path) => open_file(path, opts).await,
+        SourceSpec::File(path) => open_file(path, opts, from).await,
         SourceSpec::Stdin => Ok(Opened {
-            stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into()),
+            stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into(), 0),
             len: None,
+            identity: SourceIdentity {
+                location: "-".into(),
+                size: None,
+                etag: None,
+                last_modified: None,
+                mtime_ns: None,
+            },
         }),
-        SourceSpec::Http(url) => open_http(url, opts).await,
+        SourceSpec::Http(url) => open_http(url, opts, from).await,
     }
 }
 
-async fn open_file(path: &Path, opts: &OpenOptions) -> Result<Opened, SourceError> {
+/// A file's identity: its canonical path, size and modification time.
+fn file_identity(path: &Path, meta: &std::fs::Metadata) -> SourceIdentity {
+    let location = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128);
+    SourceIdentity { location, size: Some(meta.len()), etag: None, last_modified: None, mtime_ns }
+}
+
+async fn open_file(
+    path: &Path,
+    opts: &OpenOptions,
+    from: Option<&ResumeFrom>,
+) -> Result<Opened, SourceError> {
     let open_err = |source| SourceError::Open {
         path: path.to_path_buf(),
         cwd: std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()),
@@ -103,7 +165,21 @@ async fn open_file(path: &Path, opts: &OpenOptions) -> Result<Opened, SourceErro
         return Err(open_err(std::io::Error::other("it is a directory, not a file")));
     }
     let len = meta.is_file().then_some(meta.len());
-    Ok(Opened { stream: read_aligned(file, opts.block_size, path.display().to_string()), len })
+    let identity = file_identity(path, &meta);
+    let mut file = file;
+    let offset = match from {
+        Some(from) => {
+            from.check(&path.display().to_string(), &identity)?;
+            file.seek(SeekFrom::Start(from.offset)).map_err(open_err)?;
+            from.offset
+        }
+        None => 0,
+    };
+    Ok(Opened {
+        stream: read_aligned(file, opts.block_size, path.display().to_string(), offset),
+        len,
+        identity,
+    })
 }
 
 /// Reads a blocking source (file, stdin) on its own thread into line-aligned blocks of about
@@ -113,11 +189,11 @@ async fn open_file(path: &Path, opts: &OpenOptions) -> Result<Opened, SourceErro
 /// zeroing it) and the block is handed on without further copies; only the partial line at its
 /// end is copied into the next buffer. The chunker takes such blocks as whole chunks. Two blocks
 /// at most wait in the channel, so a stalled pipeline stops the reads.
-fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String) -> ByteStream {
+fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String, offset: u64) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
     let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
         let mut blocks =
-            AlignedBlocks { reader, block: block.max(1), tail: Bytes::new(), offset: 0, eof: false };
+            AlignedBlocks { reader, block: block.max(1), tail: Bytes::new(), offset, eof: false };
         while let Some(item) = blocks.next_block(&what) {
             if tx.blocking_send(item).is_err() {
                 return;
@@ -184,11 +260,11 @@ impl<R: Read> AlignedBlocks<R> {
 
 /// Maps a stream's errors to [`SourceError::Read`] carrying the byte offset reached, so a failure
 /// mid-download says how far it got.
-fn counted<S, E: 'static>(stream: S, what: String, detail: fn(&E) -> String) -> ByteStream
+fn counted<S, E: 'static>(stream: S, what: String, start: u64, detail: fn(&E) -> String) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
 {
-    let mut offset = 0u64;
+    let mut offset = start;
     Box::pin(stream.map(move |item| match item {
         Ok(bytes) => {
             offset += bytes.len() as u64;
@@ -198,7 +274,7 @@ where
     }))
 }
 
-async fn open_http(url: &str, opts: &OpenOptions) -> Result<Opened, SourceError> {
+async fn open_http(url: &str, opts: &OpenOptions, from: Option<&ResumeFrom>) -> Result<Opened, SourceError> {
     let connect_err =
         |e: reqwest::Error| SourceError::Connect { url: url.to_string(), detail: error_chain(&e) };
     let client = reqwest::Client::builder()
@@ -207,14 +283,87 @@ async fn open_http(url: &str, opts: &OpenOptions) -> Result<Opened, SourceError>
         .user_agent(concat!("wxflow/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(connect_err)?;
-    let response = client.get(url).send().await.map_err(connect_err)?;
+    let mut request = client.get(url);
+    if let Some(from) = from {
+        request = request.header(reqwest::header::RANGE, format!("bytes={}-", from.offset));
+        if let Some(validator) = from.expect.etag.as_ref().or(from.expect.last_modified.as_ref()) {
+            request = request.header(reqwest::header::IF_RANGE, validator.as_str());
+        }
+    }
+    let response = request.send().await.map_err(connect_err)?;
     let status = response.status();
+    if let (Some(from), reqwest::StatusCode::RANGE_NOT_SATISFIABLE) = (from, status) {
+        let changes = format!("it no longer reaches the checkpoint's byte {}", from.offset);
+        return Err(SourceError::Changed { what: url.to_string(), dir: from.dir.clone(), changes });
+    }
     if !status.is_success() {
         return Err(SourceError::HttpStatus { url: url.to_string(), status: status.to_string() });
     }
-    let len = response.content_length();
-    let stream = counted(response.bytes_stream(), url.to_string(), |e: &reqwest::Error| error_chain(e));
-    Ok(Opened { stream, len })
+    let partial = status == reqwest::StatusCode::PARTIAL_CONTENT;
+    let identity = http_identity(url, &response, partial);
+    let len = identity.size;
+    let mut skip = 0;
+    if let Some(from) = from {
+        from.check(url, &identity)?;
+        if !partial {
+            // Same validators, but the whole body: the server ignores Range. Read and drop the
+            // bytes before the checkpoint rather than refuse (documented in the README).
+            tracing::warn!(
+                url,
+                offset = from.offset,
+                "the server ignored the Range request; skipping {} bytes already processed",
+                from.offset
+            );
+            skip = from.offset;
+        }
+    }
+    let start = from.map_or(0, |f| f.offset);
+    let body =
+        counted(response.bytes_stream(), url.to_string(), start - skip, |e: &reqwest::Error| error_chain(e));
+    Ok(Opened { stream: skip_bytes(body, skip), len, identity })
+}
+
+/// An HTTP source's identity from a response: total size (from `Content-Range` for a 206), ETag and
+/// Last-Modified.
+fn http_identity(url: &str, response: &reqwest::Response, partial: bool) -> SourceIdentity {
+    let header = |name: reqwest::header::HeaderName| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    let size = if partial {
+        header(reqwest::header::CONTENT_RANGE)
+            .and_then(|range| range.rsplit('/').next().and_then(|total| total.trim().parse().ok()))
+    } else {
+        response.content_length()
+    };
+    SourceIdentity {
+        location: url.to_string(),
+        size,
+        etag: header(reqwest::header::ETAG),
+        last_modified: header(reqwest::header::LAST_MODIFIED),
+        mtime_ns: None,
+    }
+}
+
+/// Drops the first `skip` bytes of a stream.
+fn skip_bytes(stream: ByteStream, mut skip: u64) -> ByteStream {
+    if skip == 0 {
+        return stream;
+    }
+    Box::pin(stream.filter_map(move |item| {
+        let out = match item {
+            Ok(block) if skip >= block.len() as u64 => {
+                skip -= block.len() as u64;
+                None
+            }
+            Ok(mut block) => {
+                let rest = block.split_off(skip as usize);
+                skip = 0;
+                Some(Ok(rest))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(out)
+    }))
 }
 
 /// Joins an error and its causes: reqwest's top-level message alone ("error sending request")
@@ -240,7 +389,7 @@ mod tests {
     fn blocks(input: &'static [u8], block: usize) -> Vec<Bytes> {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
-            let stream = read_aligned(input, block, "test".into());
+            let stream = read_aligned(input, block, "test".into(), 0);
             stream.map(|b| b.unwrap()).collect::<Vec<_>>().await
         })
     }

@@ -7,7 +7,9 @@
 use std::fmt;
 
 /// A number with at most one decimal, stored as an integer count of tenths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Tenths(pub i32);
 
 /// Why a field could not be read as a one-decimal number.

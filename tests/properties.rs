@@ -421,3 +421,94 @@ fn rendered_reports_are_identical_for_fixed_chunk_sizes() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint, restore and replay
+
+/// The durable states of a run, as a checkpoint holds them, through the real on-disk encoding.
+fn checkpoint_roundtrip(s: &States, chunk: u64) -> States {
+    use wxflow::durable::{Position, Snapshot, SourceIdentity, FORMAT_VERSION};
+    let snapshot = Snapshot {
+        version: FORMAT_VERSION,
+        source: SourceIdentity {
+            location: "x".into(),
+            size: None,
+            etag: None,
+            last_modified: None,
+            mtime_ns: None,
+        },
+        settings: Default::default(),
+        position: Position { byte: 0, chunk, line: 0 },
+        rows: Default::default(),
+        rejects_len: 0,
+        header: Vec::new(),
+        leading_blank: 0,
+        runs: 1,
+        checkpoints: 1,
+        hottest: s.hottest.clone(),
+        window: s.window.clone(),
+        forecast: s.offset.clone(),
+    };
+    let back = wxflow::durable::store::decode(&wxflow::durable::store::encode(&snapshot)).expect("decodes");
+    assert_eq!(back.position.chunk, chunk);
+    // The proportional forecast is the same kind of state as the offset one; carry it along.
+    States {
+        hottest: back.hottest,
+        window: back.window,
+        offset: back.forecast,
+        proportional: s.proportional.clone(),
+    }
+}
+
+/// A run that checkpoints every `every` chunks (each epoch folded into a fresh partial, in a
+/// random order, then merged), crashes when it reaches chunk `crash` (losing the open epoch and
+/// everything in memory), restarts from its last checkpoint and replays the chunks after it.
+fn run_with_crash(parsed: &[Parsed], every: usize, crash: usize, shuffle: &[usize]) -> States {
+    let mut committed = (States::new(), 0usize);
+    let mut crashed = false;
+    let mut next = 0usize;
+    let mut durable = checkpoint_roundtrip(&committed.0, 0);
+    while next < parsed.len() {
+        let end = (next + every).min(parsed.len());
+        let mut partial = States::new();
+        let mut lost = false;
+        for i in order(shuffle, end - next) {
+            if !crashed && next + i == crash {
+                crashed = true;
+                lost = true;
+                break;
+            }
+            partial.absorb(&parsed[next + i].readings);
+        }
+        if lost {
+            committed = (durable.clone(), committed.1);
+            next = committed.1;
+            continue;
+        }
+        committed.0.merge(partial);
+        committed.1 = end;
+        durable = checkpoint_roundtrip(&committed.0, end as u64);
+        next = end;
+    }
+    committed.0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// 6. Checkpoint + restore + replay, for any chunking, interval and crash point, gives the
+    ///    states of one uninterrupted pass.
+    #[test]
+    fn checkpoint_restore_and_replay_equal_one_pass(
+        case in case(),
+        every in 1usize..=16,
+        crash in 0usize..MAX_CHUNKS,
+        shuffle in shuffle(),
+    ) {
+        let (input, _) = make_input(&case);
+        let (_, parsed) = parse_cut(&input, &case);
+        let crash = crash % parsed.len().max(1);
+        let state = run_with_crash(&parsed, every, crash, &shuffle);
+        prop_assert_eq!(state.reports(), one_pass_reports(&input));
+    }
+}

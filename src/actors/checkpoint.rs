@@ -1,22 +1,34 @@
-//! The checkpoint actor: tracks how far the input is fully processed and accounts for every row.
+//! The checkpoint actor: accounts for every row, and commits aligned checkpoints.
 //!
 //! Chunks finish out of order; the checkpoint actor holds finished chunks until all earlier ones
 //! are done, then advances the watermark (the byte offset before which everything is processed),
-//! writes their rejects to `rejects.csv` in line order, and only then releases their tickets. The
-//! watermark is what a resumed run will restart from.
+//! writes their rejects to `rejects.csv` in line order, and only then releases their tickets.
+//!
+//! Task actors hand over one partial state per epoch (see [`crate::actors::epoch`]). Once an
+//! epoch's chunks are all accounted for and all three partials have arrived, the epoch commits:
+//! the partials are merged into the committed states, and a [`Snapshot`] of the position, row
+//! counts, `rejects.csv` length and states is written durably. A resumed run starts from it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use actix::{Actor, Context, Handler, Message, MessageResult};
+use actix::{Actor, Context, Handler, Message, ResponseFuture};
 
 use crate::actors::backpressure::Ticket;
+use crate::actors::epoch::CloseEpoch;
+use crate::actors::task::{EpochPartial, Partial};
+use crate::durable::store::Store;
+use crate::durable::{Position, Snapshot, SourceIdentity, FORMAT_VERSION};
 use crate::error::OutputError;
 use crate::output::RejectsWriter;
 use crate::parse::Reject;
 use crate::progress::Progress;
 use crate::report::RowCounts;
+use crate::tasks::forecast::Forecast;
+use crate::tasks::hottest::Hottest;
+use crate::tasks::window::Window;
+use crate::tasks::Analysis;
 
 /// How many rejects are kept in memory to quote in error messages.
 const EXAMPLES: usize = 5;
@@ -25,8 +37,12 @@ const EXAMPLES: usize = 5;
 pub struct ChunkDone {
     /// Chunk number.
     pub seq: u64,
+    /// Epoch of the chunk.
+    pub epoch: u64,
     /// Byte offset just past the chunk.
     pub end: u64,
+    /// Line number of the chunk's first line.
+    pub first_line: u64,
     /// Lines in the chunk.
     pub lines: u64,
     /// Rows accepted.
@@ -43,14 +59,26 @@ impl Message for ChunkDone {
     type Result = ();
 }
 
-/// Asks for the final accounting and commits `rejects.csv`.
+/// Asks for the final accounting and states (answered once the last epoch has committed) and
+/// commits `rejects.csv`.
 pub struct FinishCheckpoint;
 
 impl Message for FinishCheckpoint {
     type Result = Result<CheckpointReport, OutputError>;
 }
 
-/// Final accounting.
+/// The three analysis states.
+#[derive(Debug, Clone)]
+pub struct States {
+    /// Hottest times.
+    pub hottest: Hottest,
+    /// Temperature-band window.
+    pub window: Window,
+    /// Forecast.
+    pub forecast: Forecast,
+}
+
+/// Final accounting and results.
 #[derive(Debug, Clone)]
 pub struct CheckpointReport {
     /// Row counts (blank lines before the header are added by the caller).
@@ -63,36 +91,124 @@ pub struct CheckpointReport {
     pub examples: Vec<Reject>,
     /// Where the rejects were written.
     pub rejects_path: PathBuf,
+    /// The final analysis states.
+    pub states: States,
+    /// Checkpoints written by this run.
+    pub checkpoints: u64,
 }
 
-/// Tracks progress and writes rejects.
+/// Facts the fetcher learns once (the source's identity, the header) that every checkpoint needs.
+#[derive(Debug, Default)]
+pub struct JobFacts {
+    /// Identity of the source as opened.
+    pub identity: OnceLock<SourceIdentity>,
+    /// The header line and the blank lines before it.
+    pub header: OnceLock<(Vec<u8>, u64)>,
+}
+
+/// Where and whether checkpoints are written.
+pub struct Durability {
+    /// The checkpoint folder.
+    pub store: Store,
+    /// Write checkpoints at all (epochs are tracked either way).
+    pub enabled: bool,
+    /// Settings that change results.
+    pub settings: BTreeMap<String, String>,
+    /// Runs before this one (0 for a fresh run).
+    pub runs_before: u32,
+    /// Checkpoints written by earlier runs.
+    pub checkpoints_before: u64,
+    /// What the fetcher learnt.
+    pub facts: Arc<JobFacts>,
+}
+
+/// Where the chunk accounting stood when an epoch's last chunk was completed.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    position: Position,
+    rows: RowCounts,
+}
+
+/// The partials of one epoch received so far.
+#[derive(Default)]
+struct Parts {
+    hottest: Option<Hottest>,
+    window: Option<Window>,
+    forecast: Option<Forecast>,
+}
+
+/// Tracks progress, writes rejects and commits checkpoints.
 pub struct Checkpoint {
     next_seq: u64,
     pending: BTreeMap<u64, ChunkDone>,
     rows: RowCounts,
     watermark: u64,
+    line: u64,
+    epoch: u64,
+    marks: BTreeMap<u64, Mark>,
+    closes: BTreeMap<u64, CloseEpoch>,
+    parts: BTreeMap<u64, Parts>,
+    next_commit: u64,
+    last_epoch: Option<u64>,
+    committed: States,
+    done: bool,
+    waiting: Option<tokio::sync::oneshot::Sender<Result<CheckpointReport, OutputError>>>,
     examples: Vec<Reject>,
     writer: Option<RejectsWriter>,
     failure: Option<OutputError>,
     progress: Arc<Progress>,
+    durability: Durability,
+    written: u64,
+}
+
+/// Where a checkpoint actor starts: the beginning of the input, or a resumed snapshot.
+pub struct Start {
+    /// Position of the first chunk to come.
+    pub position: Position,
+    /// Rows already accounted for.
+    pub rows: RowCounts,
+    /// Committed states.
+    pub states: States,
 }
 
 impl Checkpoint {
-    /// A checkpoint writing rejects to `writer`, starting at byte `watermark`.
-    pub fn new(writer: RejectsWriter, watermark: u64, progress: Arc<Progress>) -> Checkpoint {
+    /// A checkpoint actor writing rejects to `writer`, starting from `start`.
+    pub fn new(
+        writer: RejectsWriter,
+        start: Start,
+        progress: Arc<Progress>,
+        durability: Durability,
+    ) -> Checkpoint {
+        let epoch = 0; // epochs are numbered per run, like the fetcher's
         Checkpoint {
-            next_seq: 0,
+            next_seq: start.position.chunk,
             pending: BTreeMap::new(),
-            rows: RowCounts::default(),
-            watermark,
+            rows: start.rows,
+            watermark: start.position.byte,
+            line: start.position.line,
+            epoch,
+            marks: BTreeMap::new(),
+            closes: BTreeMap::new(),
+            parts: BTreeMap::new(),
+            next_commit: epoch,
+            last_epoch: None,
+            committed: start.states,
+            done: false,
+            waiting: None,
             examples: Vec::new(),
             writer: Some(writer),
             failure: None,
             progress,
+            durability,
+            written: 0,
         }
     }
 
     fn complete(&mut self, done: ChunkDone) {
+        if done.epoch != self.epoch {
+            self.mark(self.epoch);
+            self.epoch = done.epoch;
+        }
         self.rows.read += done.lines;
         self.rows.processed += done.processed;
         self.rows.blank += done.blank;
@@ -107,8 +223,127 @@ impl Checkpoint {
         let room = EXAMPLES.saturating_sub(self.examples.len());
         self.examples.extend(done.rejects.into_iter().take(room));
         self.watermark = done.end;
+        self.line = done.first_line + done.lines;
         self.progress.rows_done(done.processed);
         tracing::trace!(seq = done.seq, watermark = self.watermark, "checkpoint advanced");
+    }
+
+    /// Records where epoch `epoch` ends: the current accounting.
+    fn mark(&mut self, epoch: u64) {
+        let position = Position { byte: self.watermark, chunk: self.next_seq, line: self.line };
+        self.marks.entry(epoch).or_insert(Mark { position, rows: self.rows });
+    }
+
+    /// Marks closed epochs whose chunks are all accounted for, then commits what is ready.
+    fn advance(&mut self) {
+        let ready: Vec<u64> =
+            self.closes.values().filter(|c| c.next_seq == self.next_seq).map(|c| c.epoch).collect();
+        for epoch in ready {
+            self.mark(epoch);
+        }
+        self.closes.retain(|_, c| c.next_seq > self.next_seq);
+        while self.try_commit() {}
+    }
+
+    fn try_commit(&mut self) -> bool {
+        let e = self.next_commit;
+        let ready = self.marks.contains_key(&e)
+            && self
+                .parts
+                .get(&e)
+                .is_some_and(|p| p.hottest.is_some() && p.window.is_some() && p.forecast.is_some());
+        if !ready {
+            return false;
+        }
+        let mark = self.marks.remove(&e).expect("checked");
+        let parts = self.parts.remove(&e).expect("checked");
+        self.committed.hottest.merge(parts.hottest.expect("checked"));
+        self.committed.window.merge(parts.window.expect("checked"));
+        self.committed.forecast.merge(parts.forecast.expect("checked"));
+        self.next_commit += 1;
+        if self.last_epoch == Some(e) {
+            self.done = true;
+            self.answer();
+        } else if self.durability.enabled {
+            self.write(mark);
+        }
+        true
+    }
+
+    /// Writes a snapshot of the committed states at `mark`; a failure is logged, not fatal: the
+    /// previous checkpoint stays valid and the run goes on.
+    fn write(&mut self, mark: Mark) {
+        let d = &self.durability;
+        let (Some(identity), Some((header, leading_blank))) = (d.facts.identity.get(), d.facts.header.get())
+        else {
+            return;
+        };
+        if self.failure.is_some() {
+            return;
+        }
+        let rejects_len = match self.writer.as_mut().map(RejectsWriter::sync) {
+            Some(Ok(len)) => len,
+            Some(Err(e)) => {
+                self.failure = Some(e);
+                return;
+            }
+            None => return,
+        };
+        let snapshot = Snapshot {
+            version: FORMAT_VERSION,
+            source: identity.clone(),
+            settings: d.settings.clone(),
+            position: mark.position,
+            rows: mark.rows,
+            rejects_len,
+            header: header.clone(),
+            leading_blank: *leading_blank,
+            runs: d.runs_before + 1,
+            checkpoints: d.checkpoints_before + self.written + 1,
+            hottest: self.committed.hottest.clone(),
+            window: self.committed.window.clone(),
+            forecast: self.committed.forecast.clone(),
+        };
+        match d.store.save(&snapshot) {
+            Ok(bytes) => {
+                self.written += 1;
+                tracing::debug!(
+                    byte = mark.position.byte,
+                    line = mark.position.line,
+                    bytes,
+                    "checkpoint written"
+                );
+            }
+            Err(e) => tracing::warn!(
+                "could not write a checkpoint in {}: {e}; the previous one stays valid",
+                d.store.dir().display()
+            ),
+        }
+    }
+
+    fn answer(&mut self) {
+        if !self.done {
+            return;
+        }
+        if let Some(tx) = self.waiting.take() {
+            let _ = tx.send(self.finish());
+        }
+    }
+
+    fn finish(&mut self) -> Result<CheckpointReport, OutputError> {
+        if let Some(e) = self.failure.take() {
+            return Err(e);
+        }
+        let writer = self.writer.take().expect("checkpoint finished twice");
+        Ok(CheckpointReport {
+            rows: self.rows,
+            watermark: self.watermark,
+            chunks: self.next_seq,
+            examples: std::mem::take(&mut self.examples),
+            rejects_path: writer.finish()?,
+            states: self.committed.clone(),
+            checkpoints: self.written,
+        })
     }
 }
 
@@ -122,32 +357,60 @@ impl Handler<ChunkDone> for Checkpoint {
     fn handle(&mut self, msg: ChunkDone, _ctx: &mut Self::Context) {
         self.pending.insert(msg.seq, msg);
         while let Some(done) = self.pending.remove(&self.next_seq) {
-            self.next_seq += 1;
             self.complete(done);
+            self.next_seq += 1;
         }
+        self.advance();
+    }
+}
+
+impl Handler<CloseEpoch> for Checkpoint {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseEpoch, _ctx: &mut Self::Context) {
+        if msg.last {
+            self.last_epoch = Some(msg.epoch);
+        }
+        if msg.next_seq < self.next_seq {
+            // Its chunks completed before the close arrived: the epoch change marked it already.
+            debug_assert!(self.marks.contains_key(&msg.epoch) || self.next_commit > msg.epoch);
+        } else {
+            self.closes.insert(msg.epoch, msg);
+        }
+        self.advance();
+    }
+}
+
+impl Handler<EpochPartial> for Checkpoint {
+    type Result = ();
+
+    fn handle(&mut self, msg: EpochPartial, _ctx: &mut Self::Context) {
+        let parts = self.parts.entry(msg.epoch).or_default();
+        match msg.partial {
+            Partial::Hottest(h) => parts.hottest = Some(h),
+            Partial::Window(w) => parts.window = Some(w),
+            Partial::Forecast(f) => parts.forecast = Some(f),
+        }
+        self.advance();
     }
 }
 
 impl Handler<FinishCheckpoint> for Checkpoint {
-    type Result = MessageResult<FinishCheckpoint>;
+    type Result = ResponseFuture<Result<CheckpointReport, OutputError>>;
 
     fn handle(&mut self, _msg: FinishCheckpoint, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.finish())
-    }
-}
-
-impl Checkpoint {
-    fn finish(&mut self) -> Result<CheckpointReport, OutputError> {
-        if let Some(e) = self.failure.take() {
-            return Err(e);
-        }
-        let writer = self.writer.take().expect("checkpoint finished twice");
-        Ok(CheckpointReport {
-            rows: self.rows,
-            watermark: self.watermark,
-            chunks: self.next_seq,
-            examples: std::mem::take(&mut self.examples),
-            rejects_path: writer.finish()?,
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiting = Some(tx);
+        self.answer();
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(OutputError::Write {
+                    path: PathBuf::from("rejects.csv"),
+                    source: std::io::Error::other(
+                        "the checkpoint actor stopped before the last epoch committed",
+                    ),
+                })
+            })
         })
     }
 }

@@ -6,18 +6,22 @@
 
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, Context, Handler, Message, Recipient, ResponseFuture};
 use crossbeam_channel::Sender;
 use futures_util::StreamExt;
 
 use crate::actors::backpressure::Gate;
+use crate::actors::checkpoint::JobFacts;
+use crate::actors::epoch::{CloseEpoch, Epochs};
 use crate::actors::parsers::ParseJob;
 use crate::chunk::{Chunk, Chunker};
 use crate::config::Columns;
+use crate::durable::Position;
 use crate::error::{DataError, Error};
+use crate::faults::Faults;
 use crate::progress::Progress;
 use crate::schema::{parse_header, sniff, Schema};
-use crate::source::{self, OpenOptions, SourceSpec};
+use crate::source::{self, OpenOptions, ResumeFrom, SourceSpec};
 
 /// Starts reading; answers when the whole input has been cut and handed to the parse pool.
 pub struct Fetch {
@@ -42,28 +46,52 @@ pub struct FetchReport {
     pub schema: Arc<Schema>,
 }
 
+/// Where a resumed fetch starts: the checkpoint's position and header.
+#[derive(Debug, Clone)]
+pub struct FetchFrom {
+    /// Byte offset and expected identity of the source.
+    pub from: ResumeFrom,
+    /// Chunk and line numbers at that byte.
+    pub position: Position,
+    /// The header line recorded in the checkpoint.
+    pub header: Vec<u8>,
+    /// Blank lines before the header.
+    pub leading_blank: u64,
+}
+
+/// How the fetcher cuts the input and what it tells the rest of the job.
+pub struct FetchSetup {
+    /// Source and how to open it.
+    pub spec: SourceSpec,
+    /// Timeouts and block size.
+    pub open: OpenOptions,
+    /// Target chunk size and longest line.
+    pub sizes: (usize, usize),
+    /// Header names.
+    pub columns: Columns,
+    /// Checkpoint interval: chunks and time.
+    pub epochs: (u64, std::time::Duration),
+    /// Where epoch closes go (the router).
+    pub closes: Recipient<CloseEpoch>,
+    /// Identity and header, for checkpoints.
+    pub facts: Arc<JobFacts>,
+    /// Armed faults.
+    pub faults: Faults,
+    /// Resume point, if any.
+    pub resume: Option<FetchFrom>,
+}
+
 /// Reads one source.
 pub struct Fetcher {
-    spec: SourceSpec,
-    open: OpenOptions,
-    chunk_size: usize,
-    max_line: usize,
-    columns: Columns,
+    setup: Arc<FetchSetup>,
     gate: Arc<Gate>,
     progress: Arc<Progress>,
 }
 
 impl Fetcher {
-    /// A fetcher for `spec`, cutting chunks of about `chunk_size` bytes.
-    pub fn new(
-        spec: SourceSpec,
-        open: OpenOptions,
-        (chunk_size, max_line): (usize, usize),
-        columns: Columns,
-        gate: Arc<Gate>,
-        progress: Arc<Progress>,
-    ) -> Fetcher {
-        Fetcher { spec, open, chunk_size, max_line, columns, gate, progress }
+    /// A fetcher for `setup`.
+    pub fn new(setup: FetchSetup, gate: Arc<Gate>, progress: Arc<Progress>) -> Fetcher {
+        Fetcher { setup: Arc::new(setup), gate, progress }
     }
 }
 
@@ -75,16 +103,18 @@ impl Handler<Fetch> for Fetcher {
     type Result = ResponseFuture<Result<FetchReport, Error>>;
 
     fn handle(&mut self, msg: Fetch, _ctx: &mut Self::Context) -> Self::Result {
+        let s = &self.setup;
+        let (chunk_size, max_line) = s.sizes;
+        let start = s.resume.as_ref().map_or(Position { byte: 0, chunk: 0, line: 1 }, |r| r.position);
         let run = Run {
-            spec: self.spec.clone(),
-            open: self.open.clone(),
-            chunker: Chunker::new(self.chunk_size, self.max_line, 0, 1),
-            columns: self.columns.clone(),
+            setup: s.clone(),
+            chunker: Chunker::new(chunk_size, max_line, start.byte, start.line).starting_at(start.chunk),
+            epochs: Epochs::new(s.epochs.0, s.epochs.1, 0),
             gate: self.gate.clone(),
             progress: self.progress.clone(),
             jobs: msg.jobs,
             leading_blank: 0,
-            sniffed: false,
+            sniffed: s.resume.is_some(),
         };
         Box::pin(run.fetch())
     }
@@ -92,10 +122,9 @@ impl Handler<Fetch> for Fetcher {
 
 /// State of one read of the source.
 struct Run {
-    spec: SourceSpec,
-    open: OpenOptions,
+    setup: Arc<FetchSetup>,
     chunker: Chunker,
-    columns: Columns,
+    epochs: Epochs,
     gate: Arc<Gate>,
     progress: Arc<Progress>,
     jobs: Sender<ParseJob>,
@@ -105,10 +134,19 @@ struct Run {
 
 impl Run {
     async fn fetch(mut self) -> Result<FetchReport, Error> {
-        let opened = source::open(&self.spec, &self.open).await?;
+        let setup = self.setup.clone();
+        let opened = source::open(&setup.spec, &setup.open, setup.resume.as_ref().map(|r| &r.from)).await?;
         self.progress.set_total(opened.len);
+        let _ = setup.facts.identity.set(opened.identity);
         let mut stream = opened.stream;
-        let mut schema: Option<Arc<Schema>> = None;
+        let mut schema: Option<Arc<Schema>> = match &setup.resume {
+            Some(r) => {
+                self.leading_blank = r.leading_blank;
+                let _ = setup.facts.header.set((r.header.clone(), r.leading_blank));
+                Some(Arc::new(parse_header(&r.header, 1, &setup.columns)?))
+            }
+            None => None,
+        };
         let mut bytes = 0u64;
         loop {
             let block = stream.next().await.transpose()?;
@@ -131,6 +169,7 @@ impl Run {
                     self.dispatch(chunk, schema, last).await?;
                 }
                 let chunks = self.chunker.chunks();
+                setup.closes.do_send(self.epochs.close(chunks, true));
                 return Ok(FetchReport {
                     bytes,
                     chunks,
@@ -153,7 +192,9 @@ impl Run {
                 self.leading_blank += 1;
                 continue;
             }
-            return Ok(Some(parse_header(text, self.chunker.line() - 1, &self.columns)?));
+            let schema = parse_header(text, self.chunker.line() - 1, &self.setup.columns)?;
+            let _ = self.setup.facts.header.set((text.to_vec(), self.leading_blank));
+            return Ok(Some(schema));
         }
         if !eof {
             return Ok(None);
@@ -162,17 +203,23 @@ impl Run {
         let line_no = self.chunker.line();
         let rest = self.chunker.finish().map(|c| c.data).unwrap_or_default();
         if rest.iter().all(u8::is_ascii_whitespace) {
-            return Err(DataError::Empty { expected: expected_columns(&self.columns) }.into());
+            return Err(DataError::Empty { expected: expected_columns(&self.setup.columns) }.into());
         }
-        parse_header(trim_line_end(&rest), line_no, &self.columns)?;
+        parse_header(trim_line_end(&rest), line_no, &self.setup.columns)?;
         Err(DataError::HeaderOnly { bytes: rest.len() as u64 }.into())
     }
 
     async fn dispatch(&mut self, chunk: Chunk, schema: &Arc<Schema>, at_end: bool) -> Result<(), Error> {
         let ticket = self.gate.enter().await;
-        tracing::trace!(seq = chunk.seq, offset = chunk.offset, "chunk admitted");
-        let job = ParseJob { chunk, schema: schema.clone(), at_end, ticket };
-        self.jobs.try_send(job).map_err(|e| Error::Internal(format!("parse queue refused a chunk: {e}")))
+        let seq = chunk.seq;
+        self.setup.faults.on_chunk_cut(seq);
+        tracing::trace!(seq, offset = chunk.offset, "chunk admitted");
+        let job = ParseJob { chunk, schema: schema.clone(), at_end, epoch: self.epochs.current(), ticket };
+        self.jobs.try_send(job).map_err(|e| Error::Internal(format!("parse queue refused a chunk: {e}")))?;
+        if let Some(close) = self.epochs.cut(seq) {
+            self.setup.closes.do_send(close);
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod backpressure;
 pub mod checkpoint;
+pub mod epoch;
 pub mod fetcher;
 pub mod parsers;
 pub mod router;

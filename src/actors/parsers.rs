@@ -26,6 +26,8 @@ pub struct ParseJob {
     pub schema: Arc<Schema>,
     /// Last chunk of the input.
     pub at_end: bool,
+    /// Epoch of the chunk.
+    pub epoch: u64,
     /// Admission ticket.
     pub ticket: Arc<Ticket>,
 }
@@ -82,9 +84,14 @@ fn work(rx: &Receiver<ParseJob>, router: &Addr<Router>, fatal: &tokio::sync::mps
             parse_chunk(&chunk.data, chunk.first_line, &job.schema, job.at_end)
         }));
         match parsed {
-            Ok(parsed) => {
-                router.do_send(ParsedChunk { seq: chunk.seq, end: chunk.end(), parsed, ticket: job.ticket })
-            }
+            Ok(parsed) => router.do_send(ParsedChunk {
+                seq: chunk.seq,
+                epoch: job.epoch,
+                end: chunk.end(),
+                first_line: chunk.first_line,
+                parsed,
+                ticket: job.ticket,
+            }),
             Err(_) => {
                 let _ = fatal.try_send(Error::Internal(format!(
                     "a parse worker panicked on the chunk at byte {} (line {})",

@@ -1,7 +1,7 @@
 //! The router: fans each parsed chunk out to the task actors and the checkpoint actor.
 //!
 //! Readings are shared behind one `Arc`, so fan-out costs one message per consumer per chunk and
-//! never copies rows.
+//! never copies rows. Epoch closes from the fetcher are fanned out the same way.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use actix::{Actor, Context, Handler, Message, Recipient};
 
 use crate::actors::backpressure::Ticket;
 use crate::actors::checkpoint::ChunkDone;
+use crate::actors::epoch::CloseEpoch;
 use crate::actors::task::Absorb;
 use crate::parse::Parsed;
 
@@ -16,8 +17,12 @@ use crate::parse::Parsed;
 pub struct ParsedChunk {
     /// Chunk number.
     pub seq: u64,
+    /// Epoch of the chunk.
+    pub epoch: u64,
     /// Byte offset just past the chunk.
     pub end: u64,
+    /// Line number of the chunk's first line.
+    pub first_line: u64,
     /// Readings, rejects and counts.
     pub parsed: Parsed,
     /// Admission ticket.
@@ -28,15 +33,18 @@ impl Message for ParsedChunk {
     type Result = ();
 }
 
-/// Distributes parsed chunks.
+/// Where the router sends things.
 pub struct Router {
-    tasks: Vec<Recipient<Absorb>>,
-    checkpoint: Recipient<ChunkDone>,
+    tasks: Vec<(Recipient<Absorb>, Recipient<CloseEpoch>)>,
+    checkpoint: (Recipient<ChunkDone>, Recipient<CloseEpoch>),
 }
 
 impl Router {
     /// A router feeding these task actors and this checkpoint actor.
-    pub fn new(tasks: Vec<Recipient<Absorb>>, checkpoint: Recipient<ChunkDone>) -> Router {
+    pub fn new(
+        tasks: Vec<(Recipient<Absorb>, Recipient<CloseEpoch>)>,
+        checkpoint: (Recipient<ChunkDone>, Recipient<CloseEpoch>),
+    ) -> Router {
         Router { tasks, checkpoint }
     }
 }
@@ -51,18 +59,36 @@ impl Handler<ParsedChunk> for Router {
     fn handle(&mut self, msg: ParsedChunk, _ctx: &mut Self::Context) {
         let Parsed { readings, rejects, blank, lines } = msg.parsed;
         let processed = readings.len() as u64;
-        let absorb = Absorb { seq: msg.seq, readings: Arc::new(readings), ticket: msg.ticket.clone() };
-        for task in &self.tasks {
+        let absorb = Absorb {
+            seq: msg.seq,
+            epoch: msg.epoch,
+            readings: Arc::new(readings),
+            ticket: msg.ticket.clone(),
+        };
+        for (task, _) in &self.tasks {
             task.do_send(absorb.clone());
         }
-        self.checkpoint.do_send(ChunkDone {
+        self.checkpoint.0.do_send(ChunkDone {
             seq: msg.seq,
+            epoch: msg.epoch,
             end: msg.end,
+            first_line: msg.first_line,
             lines,
             processed,
             blank,
             rejects,
             ticket: msg.ticket,
         });
+    }
+}
+
+impl Handler<CloseEpoch> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseEpoch, _ctx: &mut Self::Context) {
+        for (_, close) in &self.tasks {
+            close.do_send(msg);
+        }
+        self.checkpoint.1.do_send(msg);
     }
 }

@@ -1,16 +1,22 @@
-//! A task actor: owns one analysis state and folds each chunk's readings into it.
+//! A task actor: folds each chunk's readings into the partial state of the chunk's epoch.
 //!
 //! Each task actor runs on its own arbiter thread, so the three analyses proceed in parallel and a
-//! slow one only slows itself (and, through the gate, the fetcher).
+//! slow one only slows itself (and, through the gate, the fetcher). It keeps one fresh partial
+//! state per open epoch and hands it to the checkpoint actor once it has absorbed every chunk of
+//! the epoch; the checkpoint actor holds the merged, committed states.
 
-use std::marker::PhantomData;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler, Message, MessageResult};
+use actix::{Actor, Context, Handler, Message, Recipient};
 
 use crate::actors::backpressure::Ticket;
+use crate::actors::epoch::CloseEpoch;
 use crate::parse::Reading;
+use crate::tasks::forecast::Forecast;
+use crate::tasks::hottest::Hottest;
+use crate::tasks::window::Window;
 use crate::tasks::Analysis;
 
 /// One parsed chunk's readings, shared by all task actors without copying.
@@ -18,6 +24,8 @@ use crate::tasks::Analysis;
 pub struct Absorb {
     /// Chunk number, for tracing.
     pub seq: u64,
+    /// Epoch the chunk belongs to.
+    pub epoch: u64,
     /// The readings.
     pub readings: Arc<Vec<Reading>>,
     /// Held until this consumer is done with the chunk.
@@ -28,41 +36,96 @@ impl Message for Absorb {
     type Result = ();
 }
 
-/// Asks a task actor for its final state, once all chunks have been absorbed.
-pub struct Finish<A>(PhantomData<A>);
+/// A partial state of one analysis, covering exactly the chunks of one epoch.
+#[derive(Debug, Clone)]
+pub enum Partial {
+    /// Hottest times.
+    Hottest(Hottest),
+    /// Temperature-band window.
+    Window(Window),
+    /// Forecast.
+    Forecast(Forecast),
+}
 
-impl<A> Finish<A> {
-    /// The request.
-    pub fn new() -> Self {
-        Finish(PhantomData)
+/// An epoch's partial state, sent to the checkpoint actor.
+pub struct EpochPartial {
+    /// The epoch.
+    pub epoch: u64,
+    /// The state.
+    pub partial: Partial,
+}
+
+impl Message for EpochPartial {
+    type Result = ();
+}
+
+/// An analysis a task actor can run: it can be wrapped into a [`Partial`].
+pub trait TaskState: Analysis + Clone + Send + Unpin + 'static {
+    /// Wraps the state for the checkpoint actor.
+    fn wrap(self) -> Partial;
+}
+
+impl TaskState for Hottest {
+    fn wrap(self) -> Partial {
+        Partial::Hottest(self)
     }
 }
 
-impl<A> Default for Finish<A> {
-    fn default() -> Self {
-        Self::new()
+impl TaskState for Window {
+    fn wrap(self) -> Partial {
+        Partial::Window(self)
     }
 }
 
-impl<A: Analysis> Message for Finish<A> {
-    type Result = Option<A>;
+impl TaskState for Forecast {
+    fn wrap(self) -> Partial {
+        Partial::Forecast(self)
+    }
 }
 
-/// Holds one analysis state.
-pub struct TaskActor<A: Analysis> {
+/// An epoch being absorbed.
+struct Open<A> {
+    partial: A,
+    absorbed: u64,
+    expected: Option<u64>,
+}
+
+/// Holds the open epochs of one analysis.
+pub struct TaskActor<A: TaskState> {
     name: &'static str,
-    state: Option<A>,
+    empty: A,
+    epochs: BTreeMap<u64, Open<A>>,
+    sink: Recipient<EpochPartial>,
     delay: Option<Duration>,
 }
 
-impl<A: Analysis + Unpin> TaskActor<A> {
-    /// An actor for `state`; `delay` injects a per-chunk slowdown (fault drills only).
-    pub fn new(name: &'static str, state: A, delay: Option<Duration>) -> Self {
-        TaskActor { name, state: Some(state), delay }
+impl<A: TaskState> TaskActor<A> {
+    /// An actor whose epochs start from `empty` and go to `sink`; `delay` injects a per-chunk
+    /// slowdown (fault drills only).
+    pub fn new(name: &'static str, empty: A, sink: Recipient<EpochPartial>, delay: Option<Duration>) -> Self {
+        TaskActor { name, empty, epochs: BTreeMap::new(), sink, delay }
+    }
+
+    fn open(&mut self, epoch: u64) -> &mut Open<A> {
+        let empty = &self.empty;
+        self.epochs.entry(epoch).or_insert_with(|| Open {
+            partial: empty.clone(),
+            absorbed: 0,
+            expected: None,
+        })
+    }
+
+    fn hand_over_if_complete(&mut self, epoch: u64) {
+        let complete = self.epochs.get(&epoch).is_some_and(|o| o.expected == Some(o.absorbed));
+        if complete {
+            let open = self.epochs.remove(&epoch).expect("checked above");
+            tracing::trace!(task = self.name, epoch, "epoch handed over");
+            self.sink.do_send(EpochPartial { epoch, partial: open.partial.wrap() });
+        }
     }
 }
 
-impl<A: Analysis + Unpin> Actor for TaskActor<A> {
+impl<A: TaskState> Actor for TaskActor<A> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -72,7 +135,7 @@ impl<A: Analysis + Unpin> Actor for TaskActor<A> {
     }
 }
 
-impl<A: Analysis + Unpin> Handler<Absorb> for TaskActor<A> {
+impl<A: TaskState> Handler<Absorb> for TaskActor<A> {
     type Result = ();
 
     fn handle(&mut self, msg: Absorb, _ctx: &mut Self::Context) {
@@ -80,16 +143,18 @@ impl<A: Analysis + Unpin> Handler<Absorb> for TaskActor<A> {
         if let Some(delay) = self.delay {
             std::thread::sleep(delay);
         }
-        if let Some(state) = self.state.as_mut() {
-            state.absorb(&msg.readings);
-        }
+        let open = self.open(msg.epoch);
+        open.partial.absorb(&msg.readings);
+        open.absorbed += 1;
+        self.hand_over_if_complete(msg.epoch);
     }
 }
 
-impl<A: Analysis + Unpin> Handler<Finish<A>> for TaskActor<A> {
-    type Result = MessageResult<Finish<A>>;
+impl<A: TaskState> Handler<CloseEpoch> for TaskActor<A> {
+    type Result = ();
 
-    fn handle(&mut self, _msg: Finish<A>, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.state.take())
+    fn handle(&mut self, msg: CloseEpoch, _ctx: &mut Self::Context) {
+        self.open(msg.epoch).expected = Some(msg.chunks);
+        self.hand_over_if_complete(msg.epoch);
     }
 }

@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::date::{Day, Month};
 use crate::parse::Reading;
 use crate::tasks::Analysis;
 use crate::tenths::{format_ratio, Tenths};
 
 /// How a reading and its day's mean become a forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForecastMethod {
     /// `base + (x − mean)`.
     Offset,
@@ -32,7 +34,7 @@ impl ForecastMethod {
 }
 
 /// Which days feed the forecast and how values are computed and shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForecastParams {
     /// First window day.
     pub first: Day,
@@ -73,14 +75,14 @@ impl ForecastParams {
 }
 
 /// One window day's readings: enough to compute its exact mean at the end.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct DayReadings {
     sum: i64,
     readings: Vec<(u16, u64, Tenths)>,
 }
 
 /// Running state: readings of each window day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forecast {
     params: ForecastParams,
     days: BTreeMap<Day, DayReadings>,

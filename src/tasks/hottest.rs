@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::date::{Day, Month};
 use crate::parse::Reading;
 use crate::tasks::Analysis;
@@ -46,9 +48,51 @@ const BLOCK: i32 = 64;
 /// A station exports consecutive days, so days are kept in dense blocks of [`BLOCK`] slots rather
 /// than one map node each: about 8 bytes per day instead of about 24, which keeps memory nearly
 /// flat even at a century of data per gigabyte.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "HottestData", try_from = "HottestData")]
 pub struct Hottest {
     blocks: BTreeMap<i32, Box<[Packed; BLOCK as usize]>>,
+}
+
+/// The serialized form of [`Hottest`]: `(block number, packed slots)` pairs in block order.
+///
+/// serde cannot derive arrays of 64, and the packed words are the compact form anyway, so
+/// checkpoints store them as plain `u32` lists; [`TryFrom`] checks them on the way back in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HottestData(pub Vec<(i32, Vec<u32>)>);
+
+impl From<Hottest> for HottestData {
+    fn from(h: Hottest) -> HottestData {
+        HottestData(
+            h.blocks.into_iter().map(|(block, slots)| (block, slots.iter().map(|p| p.0).collect())).collect(),
+        )
+    }
+}
+
+impl TryFrom<HottestData> for Hottest {
+    type Error = String;
+
+    /// Rejects what `insert` could never have produced, so a damaged or foreign checkpoint fails
+    /// loudly instead of yielding a state whose reports are silently wrong.
+    fn try_from(data: HottestData) -> Result<Hottest, String> {
+        let mut blocks = BTreeMap::new();
+        for (block, slots) in data.0 {
+            let slots: Box<[Packed; BLOCK as usize]> =
+                slots.into_iter().map(Packed).collect::<Box<[Packed]>>().try_into().map_err(
+                    |s: Box<[Packed]>| {
+                        format!("hottest block {block} has {} slots, expected {BLOCK}", s.len())
+                    },
+                )?;
+            if let Some(bad) = slots.iter().find(|p| p.unpack().is_some_and(|d| d.minute >= 1440)) {
+                return Err(format!("hottest block {block} holds an impossible minute {}", bad.0 & 0x7ff));
+            }
+            if blocks.insert(block, slots).is_some() {
+                return Err(format!("hottest block {block} appears twice"));
+            }
+        }
+        Ok(Hottest { blocks })
+    }
 }
 
 /// A `DayMax` in 4 bytes: tenths (21 bits, two's complement; [`Tenths`] values stay within

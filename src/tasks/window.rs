@@ -4,13 +4,15 @@
 //! `hi_center ± hi_tolerance` or whose Low Temperature is within `low_center ± low_tolerance`,
 //! bounds inclusive, compared exactly in tenths; each reading once, in time order.
 
+use serde::{Deserialize, Serialize};
+
 use crate::date::{Day, Month};
 use crate::parse::Reading;
 use crate::tasks::Analysis;
 use crate::tenths::Tenths;
 
 /// The window's days and bands, in tenths.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowParams {
     /// First day of the window.
     pub first: Day,
@@ -56,7 +58,7 @@ impl WindowParams {
 }
 
 /// A matching reading and which band(s) it matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
     /// The reading.
     pub reading: Reading,
@@ -67,7 +69,7 @@ pub struct Hit {
 }
 
 /// Running state: the matching readings seen so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     params: WindowParams,
     hits: Vec<Hit>,

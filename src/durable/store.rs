@@ -1,0 +1,268 @@
+//! Checkpoint files: atomic, checksummed, with the previous good one kept.
+//!
+//! Layout of a file: 8-byte magic `WXFLOWCP`, format version (u32 LE), payload length (u64 LE),
+//! CRC-32 of the payload (u32 LE), then the payload: the [`Snapshot`] encoded with `postcard`.
+//! A write goes to a temporary file that is fsynced, the latest file becomes the previous one,
+//! the temporary file is renamed into place and the folder is fsynced; so at any moment of a
+//! crash at least one complete, checked checkpoint exists, as in Vector's and Flink's stores.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{Snapshot, FORMAT_VERSION};
+
+const MAGIC: &[u8; 8] = b"WXFLOWCP";
+const HEAD: usize = 8 + 4 + 8 + 4;
+const LATEST: &str = "checkpoint.bin";
+const PREVIOUS: &str = "checkpoint.prev.bin";
+const TEMP: &str = "checkpoint.bin.tmp";
+
+/// The checkpoint folder of one job.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A checkpoint read back, and why the latest file was not used if it was not.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The snapshot.
+    pub snapshot: Snapshot,
+    /// Set when the latest checkpoint was unusable and the previous one was taken.
+    pub warning: Option<String>,
+    /// The file it came from.
+    pub path: PathBuf,
+}
+
+/// Why no checkpoint could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Files exist but none is usable.
+    #[error(
+        "the checkpoint in {dir} cannot be used: {detail}; rerun with --fresh to discard it and start over"
+    )]
+    Corrupt {
+        /// The folder.
+        dir: PathBuf,
+        /// What is wrong with each file.
+        detail: String,
+    },
+}
+
+/// Encodes a snapshot with its header and checksum.
+pub fn encode(s: &Snapshot) -> Vec<u8> {
+    let payload = postcard::to_stdvec(s).expect("snapshots always serialize");
+    let mut out = Vec::with_capacity(HEAD + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Decodes and checks a checkpoint file's bytes; the error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    if bytes.len() < HEAD {
+        return Err(format!("truncated: {} bytes, shorter than the {HEAD}-byte header", bytes.len()));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err("not a wxflow checkpoint (bad magic bytes)".into());
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(format!("format version {version}, but this wxflow reads version {FORMAT_VERSION}"));
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+    let payload = &bytes[HEAD..];
+    if payload.len() as u64 != len {
+        return Err(format!("truncated: payload of {} bytes, header says {len}", payload.len()));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch: the file is damaged".into());
+    }
+    postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))
+}
+
+impl Store {
+    /// The store in `dir` (created on the first save).
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// The folder, for messages.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Atomically replaces the latest checkpoint, keeping the previous one; returns bytes written.
+    pub fn save(&self, s: &Snapshot) -> std::io::Result<u64> {
+        fs::create_dir_all(&self.dir)?;
+        let bytes = encode(s);
+        let tmp = self.dir.join(TEMP);
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
+        let latest = self.dir.join(LATEST);
+        if latest.exists() {
+            fs::rename(&latest, self.dir.join(PREVIOUS))?;
+        }
+        fs::rename(&tmp, &latest)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// The latest usable checkpoint: `None` if there is none, the previous one (with a warning) if
+    /// the latest is missing or damaged, an error if files exist but none is usable.
+    pub fn load(&self) -> Result<Option<Loaded>, StoreError> {
+        let (latest, previous) = (self.dir.join(LATEST), self.dir.join(PREVIOUS));
+        if !latest.exists() && !previous.exists() {
+            return Ok(None);
+        }
+        let first = read(&latest);
+        let first_err = match first {
+            Ok(snapshot) => return Ok(Some(Loaded { snapshot, warning: None, path: latest })),
+            Err(e) => e,
+        };
+        match read(&previous) {
+            Ok(snapshot) => Ok(Some(Loaded {
+                snapshot,
+                warning: Some(format!(
+                    "the latest checkpoint {} is unusable ({first_err}); resuming from the previous one, {}",
+                    latest.display(),
+                    previous.display()
+                )),
+                path: previous,
+            })),
+            Err(second) => Err(StoreError::Corrupt {
+                dir: self.dir.clone(),
+                detail: format!("{LATEST}: {first_err}; {PREVIOUS}: {second}"),
+            }),
+        }
+    }
+
+    /// Removes the checkpoint files (and the folder if it is then empty); missing files are fine.
+    pub fn clear(&self) -> std::io::Result<()> {
+        for name in [LATEST, PREVIOUS, TEMP] {
+            match fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        let _ = fs::remove_dir(&self.dir); // only succeeds when empty
+        Ok(())
+    }
+
+    /// True when any checkpoint file exists.
+    pub fn exists(&self) -> bool {
+        [LATEST, PREVIOUS].iter().any(|n| self.dir.join(n).exists())
+    }
+}
+
+fn read(path: &Path) -> Result<Snapshot, String> {
+    match fs::read(path) {
+        Ok(bytes) => decode(&bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("missing".into()),
+        Err(e) => Err(format!("cannot read: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Position, SourceIdentity};
+    use super::*;
+    use crate::date::{Day, Month};
+    use crate::parse::Reading;
+    use crate::tasks::forecast::{Forecast, ForecastMethod, ForecastParams};
+    use crate::tasks::hottest::Hottest;
+    use crate::tasks::window::{Window, WindowParams};
+    use crate::tasks::Analysis;
+    use crate::tenths::Tenths;
+
+    fn snapshot(byte: u64) -> Snapshot {
+        let month = Month { year: 2006, month: 6 };
+        let readings: Vec<Reading> = (0..300)
+            .map(|i| Reading {
+                line: i + 2,
+                day: Day::from_ymd(2006, 6, 1).unwrap().plus((i / 144) as i32),
+                minute: (i % 144 * 10) as u16,
+                outside: Tenths(100 + (i % 37) as i32),
+                hi: Tenths(223),
+                low: Tenths(101),
+            })
+            .collect();
+        let mut hottest = Hottest::default();
+        let mut window =
+            Window::new(WindowParams::new(month, 9, Tenths(223), Tenths(10), Tenths(103), Tenths(2)));
+        let mut forecast =
+            Forecast::new(ForecastParams::new(month, 9, Tenths(250), ForecastMethod::Offset, 2));
+        hottest.absorb(&readings);
+        window.absorb(&readings);
+        forecast.absorb(&readings);
+        Snapshot {
+            version: FORMAT_VERSION,
+            source: SourceIdentity {
+                location: "/data/x.csv".into(),
+                size: Some(1000),
+                etag: None,
+                last_modified: None,
+                mtime_ns: Some(7),
+            },
+            settings: [("job.reference_month".to_string(), "2006-06".to_string())].into(),
+            position: Position { byte, chunk: 3, line: 302 },
+            rows: Default::default(),
+            rejects_len: 17,
+            header: b"Date,Time".to_vec(),
+            leading_blank: 0,
+            runs: 1,
+            checkpoints: 1,
+            hottest,
+            window,
+            forecast,
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_every_state() {
+        let s = snapshot(500);
+        let back = decode(&encode(&s)).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.forecast.report(), s.forecast.report());
+        assert_eq!(back.window.report().len(), 300);
+    }
+
+    #[test]
+    fn keeps_the_previous_and_falls_back_when_the_latest_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("cp"));
+        assert!(store.load().unwrap().is_none());
+        store.save(&snapshot(1)).unwrap();
+        store.save(&snapshot(2)).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().snapshot.position.byte, 2);
+        let latest = dir.path().join("cp").join(LATEST);
+        let mut bytes = fs::read(&latest).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x55;
+        fs::write(&latest, &bytes).unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!(loaded.snapshot.position.byte, 1);
+        assert!(loaded.warning.unwrap().contains("checksum mismatch"));
+        fs::write(&latest, &bytes[..10]).unwrap();
+        assert!(store.load().unwrap().unwrap().warning.unwrap().contains("truncated"));
+        fs::write(dir.path().join("cp").join(PREVIOUS), b"garbage").unwrap();
+        let e = store.load().unwrap_err().to_string();
+        assert!(e.contains("--fresh") && e.contains(PREVIOUS), "{e}");
+        store.clear().unwrap();
+        assert!(!store.exists() && !dir.path().join("cp").exists());
+    }
+
+    #[test]
+    fn another_version_is_refused_by_number() {
+        let mut bytes = encode(&snapshot(1));
+        bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
+        assert!(decode(&bytes).unwrap_err().contains("format version 9"));
+    }
+}
