@@ -126,13 +126,17 @@ impl RejectsWriter {
         self.csv.write_record([line.as_str(), &r.reason, &r.raw]).map_err(|e| csv_err(&self.tmp, e))
     }
 
-    /// Flushes and fsyncs what was written so far and returns the file's length: the
-    /// `rejects.csv` length a checkpoint records.
-    pub fn sync(&mut self) -> Result<u64, OutputError> {
+    /// Flushes what was written so far and returns the file's length: where the rejects of the
+    /// chunks completed so far end, which a checkpoint records.
+    pub fn written_len(&mut self) -> Result<u64, OutputError> {
         self.csv.flush().map_err(write_err(&self.tmp))?;
-        let file = self.csv.get_ref().get_ref();
-        file.sync_data().map_err(write_err(&self.tmp))?;
-        Ok(file.metadata().map_err(write_err(&self.tmp))?.len())
+        Ok(self.csv.get_ref().get_ref().metadata().map_err(write_err(&self.tmp))?.len())
+    }
+
+    /// Flushes and fsyncs what was written so far, before a checkpoint that counts it is written.
+    pub fn sync(&mut self) -> Result<(), OutputError> {
+        self.csv.flush().map_err(write_err(&self.tmp))?;
+        self.csv.get_ref().get_ref().sync_data().map_err(write_err(&self.tmp))
     }
 
     /// Flushes and renames the file into place.

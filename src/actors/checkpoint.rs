@@ -127,6 +127,8 @@ pub struct Durability {
 struct Mark {
     position: Position,
     rows: RowCounts,
+    /// Length of rejects.csv holding exactly the rejects of the chunks before `position`.
+    rejects_len: Option<u64>,
 }
 
 /// The partials of one epoch received so far.
@@ -230,8 +232,19 @@ impl Checkpoint {
 
     /// Records where epoch `epoch` ends: the current accounting.
     fn mark(&mut self, epoch: u64) {
+        if self.marks.contains_key(&epoch) {
+            return;
+        }
         let position = Position { byte: self.watermark, chunk: self.next_seq, line: self.line };
-        self.marks.entry(epoch).or_insert(Mark { position, rows: self.rows });
+        let rejects_len = match self.writer.as_mut().map(RejectsWriter::written_len) {
+            Some(Ok(len)) => Some(len),
+            Some(Err(e)) => {
+                self.failure.get_or_insert(e);
+                None
+            }
+            None => None,
+        };
+        self.marks.insert(epoch, Mark { position, rows: self.rows, rejects_len });
     }
 
     /// Marks closed epochs whose chunks are all accounted for, then commits what is ready.
@@ -278,17 +291,18 @@ impl Checkpoint {
         else {
             return;
         };
+        let Some(rejects_len) = mark.rejects_len else { return };
         if self.failure.is_some() {
             return;
         }
-        let rejects_len = match self.writer.as_mut().map(RejectsWriter::sync) {
-            Some(Ok(len)) => len,
+        match self.writer.as_mut().map(RejectsWriter::sync) {
+            Some(Ok(())) => {}
             Some(Err(e)) => {
                 self.failure = Some(e);
                 return;
             }
             None => return,
-        };
+        }
         let snapshot = Snapshot {
             version: FORMAT_VERSION,
             source: identity.clone(),
