@@ -92,6 +92,10 @@ pub struct PipelineSettings {
     pub connect_timeout_secs: u64,
     /// HTTP read timeout.
     pub read_timeout_secs: u64,
+    /// Retries of a failed read.
+    pub fetch_retries: u64,
+    /// First delay before a retry.
+    pub retry_backoff_ms: u64,
 }
 
 /// `[columns]`: which header names hold the fields the analyses need.
@@ -415,6 +419,10 @@ pub struct PipelinePlan {
     pub connect_timeout: Duration,
     /// HTTP read timeout.
     pub read_timeout: Duration,
+    /// Retries of a failed read.
+    pub fetch_retries: u32,
+    /// First delay before a retry.
+    pub retry_backoff: Duration,
 }
 
 /// Which task actor a fault targets.
@@ -757,6 +765,13 @@ fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Result<Plan, Co
             s.pipeline.read_timeout_secs,
             1,
             3600,
+        ) as u64),
+        fetch_retries: v.count("pipeline.fetch_retries", s.pipeline.fetch_retries, 0, 100) as u32,
+        retry_backoff: Duration::from_millis(v.count(
+            "pipeline.retry_backoff_ms",
+            s.pipeline.retry_backoff_ms,
+            1,
+            600_000,
         ) as u64),
     };
     check_columns(&mut v, &s.columns);

@@ -137,6 +137,7 @@ fn start_fetcher(
         facts,
         faults: plan.faults.armed.clone(),
         resume,
+        retries: (p.fetch_retries, p.retry_backoff),
     };
     Fetcher::new(setup, gate, progress)
 }
@@ -260,6 +261,7 @@ async fn collect(
         elapsed_secs: started.elapsed().as_secs_f64(),
         resumed: None,
         checkpoints: cp.checkpoints,
+        retries: fetched.retries,
     };
     Ok((cp, outcome))
 }

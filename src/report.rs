@@ -85,6 +85,8 @@ pub struct Outcome {
     pub resumed: Option<Resumed>,
     /// Checkpoints written by this run.
     pub checkpoints: u64,
+    /// Times the source was reopened after a failed read.
+    pub retries: u64,
 }
 
 /// `task1.txt`: the hottest-time report.
@@ -160,6 +162,7 @@ pub struct Summary<'a> {
     pipeline: PipelineStats,
     resumed: Option<Resumed>,
     checkpoints: u64,
+    retries: u64,
     elapsed_secs: f64,
 }
 
@@ -222,6 +225,7 @@ pub fn summary(o: &Outcome) -> Summary<'_> {
         pipeline: o.pipeline,
         resumed: o.resumed,
         checkpoints: o.checkpoints,
+        retries: o.retries,
         elapsed_secs: (o.elapsed_secs * 1000.0).round() / 1000.0,
     }
 }

@@ -38,6 +38,8 @@ impl Message for Fetch {
 pub struct FetchReport {
     /// Bytes read.
     pub bytes: u64,
+    /// Times the source was reopened after a failure.
+    pub retries: u64,
     /// Chunks cut.
     pub chunks: u64,
     /// Blank lines before the header.
@@ -79,6 +81,8 @@ pub struct FetchSetup {
     pub faults: Faults,
     /// Resume point, if any.
     pub resume: Option<FetchFrom>,
+    /// How often a failed read is retried, and the first delay.
+    pub retries: (u32, std::time::Duration),
 }
 
 /// Reads one source.
@@ -148,8 +152,25 @@ impl Run {
             None => None,
         };
         let mut bytes = 0u64;
+        let start = setup.resume.as_ref().map_or(0, |r| r.from.offset);
+        let mut retry = Retry::new(setup.retries);
+        let mut failed = None;
         loop {
-            let block = stream.next().await.transpose()?;
+            if let Some(e) = failed.take() {
+                stream = retry.reopen(&setup, e, start + bytes).await?;
+            }
+            let block = match stream.next().await {
+                Some(Ok(block)) => {
+                    let (block, error) = setup.faults.on_block(start + bytes, block);
+                    failed = error;
+                    Some(block)
+                }
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    continue;
+                }
+                None => None,
+            };
             let eof = block.is_none();
             if let Some(block) = block {
                 bytes += block.len() as u64;
@@ -172,6 +193,7 @@ impl Run {
                 setup.closes.do_send(self.epochs.close(chunks, true));
                 return Ok(FetchReport {
                     bytes,
+                    retries: retry.count,
                     chunks,
                     leading_blank: self.leading_blank,
                     schema: schema.clone(),
@@ -221,6 +243,76 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// Retries of a failed read: exponential backoff with jitter, continuing from the byte reached.
+struct Retry {
+    left: u32,
+    delay: std::time::Duration,
+    count: u64,
+}
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Retry {
+    fn new((retries, first): (u32, std::time::Duration)) -> Retry {
+        Retry { left: retries, delay: first, count: 0 }
+    }
+
+    /// Reopens the source at `offset` after `error`, waiting longer after each failure; gives up
+    /// (returning the last error) when retries run out, for standard input (it cannot be re-read),
+    /// and at once for answers that will not change (4xx, a changed source).
+    async fn reopen(
+        &mut self,
+        setup: &FetchSetup,
+        mut error: crate::error::SourceError,
+        offset: u64,
+    ) -> Result<source::ByteStream, Error> {
+        let identity = setup.facts.identity.get().cloned();
+        let (Some(expect), false) = (identity, setup.spec == SourceSpec::Stdin) else {
+            return Err(error.into());
+        };
+        loop {
+            if self.left == 0 || !transient(&error) {
+                return Err(error.into());
+            }
+            self.left -= 1;
+            self.count += 1;
+            let wait = jitter(self.delay);
+            tracing::warn!(
+                "reading {} failed at byte {offset} ({error}); retry {} in {} ms, from byte {offset}",
+                setup.spec.describe(),
+                self.count,
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            self.delay = (self.delay * 2).min(MAX_BACKOFF);
+            let from = ResumeFrom { offset, expect: expect.clone(), dir: "this run".into() };
+            match source::open(&setup.spec, &setup.open, Some(&from)).await {
+                Ok(opened) => return Ok(opened.stream),
+                Err(e) => error = e,
+            }
+        }
+    }
+}
+
+/// Worth retrying: a connection that broke or timed out, or a server error (5xx).
+fn transient(e: &crate::error::SourceError) -> bool {
+    use crate::error::SourceError;
+    match e {
+        SourceError::Read { .. } | SourceError::Connect { .. } => true,
+        SourceError::HttpStatus { status, .. } => status.starts_with('5'),
+        SourceError::Open { .. } | SourceError::Changed { .. } => false,
+    }
+}
+
+/// ±25% random spread, so that many clients do not retry in lockstep.
+fn jitter(d: std::time::Duration) -> std::time::Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(factor)
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
