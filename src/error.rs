@@ -18,6 +18,10 @@ pub enum ExitCode {
     Io = 4,
     /// A bug or an actor that died: report it.
     Internal = 5,
+    /// Stopped by SIGINT (Ctrl-C) after writing a checkpoint: rerun to resume.
+    Interrupted = 130,
+    /// Stopped by SIGTERM after writing a checkpoint: rerun to resume.
+    Terminated = 143,
 }
 
 /// Everything that can stop a job, grouped by who has to act.
@@ -42,6 +46,16 @@ pub enum Error {
     /// corrupt files); the message says why and how to start over.
     #[error("{0}")]
     Resume(String),
+    /// Stopped by a signal (2 = SIGINT, 15 = SIGTERM) after checkpointing what was processed.
+    #[error("stopped by {} at byte {byte}; {saved} run the same command again to resume", if *.signal == 2 { "SIGINT" } else { "SIGTERM" })]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+        /// Byte up to which everything is processed and checkpointed.
+        byte: u64,
+        /// What was saved.
+        saved: String,
+    },
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
@@ -59,6 +73,8 @@ impl Error {
             Error::Data(_) => ExitCode::Data,
             Error::Source(_) | Error::Output(_) => ExitCode::Io,
             Error::Internal(_) => ExitCode::Internal,
+            Error::Interrupted { signal: 2, .. } => ExitCode::Interrupted,
+            Error::Interrupted { .. } => ExitCode::Terminated,
         }
     }
 }

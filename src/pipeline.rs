@@ -73,7 +73,9 @@ pub async fn run(
         topology.router.clone(),
         fatal_tx,
     );
-    let fetcher = start_fetcher(plan, gate.clone(), progress, &topology, facts, resume).start();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    listen_for_signals(stop_tx);
+    let fetcher = start_fetcher(plan, gate.clone(), progress, &topology, facts, resume, stop_rx).start();
 
     let fetched = tokio::select! {
         r = fetcher.send(Fetch { jobs: pool.sender() }) => r.map_err(|e| lost("fetcher", e))?,
@@ -81,6 +83,9 @@ pub async fn run(
     };
     let fetched = match fetched {
         Ok(f) => f,
+        Err(Error::Interrupted { signal, .. }) => {
+            return stop_gracefully(plan, topology, pool, &gate, signal).await
+        }
         Err(e) => {
             topology.stop();
             return Err(e);
@@ -110,6 +115,7 @@ fn start_fetcher(
     topology: &Topology,
     facts: Arc<JobFacts>,
     resume: Option<Snapshot>,
+    stop: tokio::sync::watch::Receiver<Option<i32>>,
 ) -> Fetcher {
     let p = &plan.pipeline;
     let open = OpenOptions {
@@ -138,8 +144,48 @@ fn start_fetcher(
         faults: plan.faults.armed.clone(),
         resume,
         retries: (p.fetch_retries, p.retry_backoff),
+        stop,
     };
     Fetcher::new(setup, gate, progress)
+}
+
+/// Turns SIGINT and SIGTERM into a stop request for the fetcher, until dropped.
+fn listen_for_signals(stop: tokio::sync::watch::Sender<Option<i32>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM; a signal will stop the run without a checkpoint");
+        return;
+    };
+    actix::spawn(async move {
+        let signal = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        };
+        let _ = stop.send(Some(signal));
+    });
+}
+
+/// After a stop request: lets the chunks in flight finish, waits for the checkpoint of everything
+/// processed, and reports where it stands.
+async fn stop_gracefully(
+    plan: &Plan,
+    topology: Topology,
+    pool: ParsePool,
+    gate: &Gate,
+    signal: i32,
+) -> Result<Outcome, Error> {
+    gate.drain().await;
+    pool.shutdown();
+    let report = topology.checkpoint.send(FinishCheckpoint).await.map_err(|e| lost("checkpoint", e));
+    topology.stop();
+    let report = report??;
+    let saved = if plan.checkpoint.enabled {
+        format!("the checkpoint in {} covers everything up to it;", plan.checkpoint.dir.display())
+    } else {
+        "checkpoints are disabled (checkpoint.enabled = false), so nothing was saved;".to_string()
+    };
+    Err(Error::Interrupted { signal, byte: report.watermark, saved })
 }
 
 fn start_actors(

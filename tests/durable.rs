@@ -351,3 +351,48 @@ fn http_resume_uses_range_and_detects_a_changed_source() {
     let e = stderr(&o);
     assert!(e.contains("changed since the checkpoint") && e.contains("ETag"), "{e}");
 }
+
+/// Sends `signal` to a run part-way, checks the exit code and the checkpoint, then resumes.
+fn stop_with(signal: &str, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = small_input(dir.path());
+    let source = input.to_str().unwrap();
+    let clean = dir.path().join("clean");
+    clean_run(source, &clean);
+    let out = dir.path().join("out");
+    // A slow task actor makes the run take seconds, so the signal lands part-way.
+    let slow = ["--set", "faults.slow_task=hottest", "--set", "faults.slow_task_delay_ms=40"];
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("wxflow"))
+        .args(run_args(source, &out, &slow))
+        .stdout(Stdio::null())
+        .stderr(err.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.join(".wxflow-checkpoint/checkpoint.bin").exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let e = std::fs::read_to_string(err.path()).unwrap();
+    assert_eq!(status.code(), Some(code), "{e}");
+    assert!(e.contains("run the same command again to resume"), "{e}");
+    let byte: u64 = e.split(" at byte ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    let o = wxflow().args(run_args(source, &out, &[])).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(resumed_from(&stderr(&o)), Some(byte), "resumes exactly where the stop checkpointed");
+    assert_same_outputs(&clean, &out);
+}
+
+#[test]
+fn sigterm_checkpoints_and_exits_143_then_resumes() {
+    stop_with("-TERM", 143);
+}
+
+#[test]
+fn sigint_checkpoints_and_exits_130_then_resumes() {
+    stop_with("-INT", 130);
+}

@@ -152,6 +152,7 @@ pub struct Checkpoint {
     parts: BTreeMap<u64, Parts>,
     next_commit: u64,
     last_epoch: Option<u64>,
+    stopping: bool,
     committed: States,
     done: bool,
     waiting: Option<tokio::sync::oneshot::Sender<Result<CheckpointReport, OutputError>>>,
@@ -194,6 +195,7 @@ impl Checkpoint {
             parts: BTreeMap::new(),
             next_commit: epoch,
             last_epoch: None,
+            stopping: false,
             committed: start.states,
             done: false,
             waiting: None,
@@ -274,11 +276,12 @@ impl Checkpoint {
         self.committed.window.merge(parts.window.expect("checked"));
         self.committed.forecast.merge(parts.forecast.expect("checked"));
         self.next_commit += 1;
+        if self.durability.enabled && (self.last_epoch != Some(e) || self.stopping) {
+            self.write(mark);
+        }
         if self.last_epoch == Some(e) {
             self.done = true;
             self.answer();
-        } else if self.durability.enabled {
-            self.write(mark);
         }
         true
     }
@@ -348,13 +351,20 @@ impl Checkpoint {
         if let Some(e) = self.failure.take() {
             return Err(e);
         }
-        let writer = self.writer.take().expect("checkpoint finished twice");
+        let mut writer = self.writer.take().expect("checkpoint finished twice");
+        let rejects_path = if self.stopping {
+            // A resumed run continues the partial file; it is committed only when the job ends.
+            writer.sync()?;
+            PathBuf::new()
+        } else {
+            writer.finish()?
+        };
         Ok(CheckpointReport {
             rows: self.rows,
             watermark: self.watermark,
             chunks: self.next_seq,
             examples: std::mem::take(&mut self.examples),
-            rejects_path: writer.finish()?,
+            rejects_path,
             states: self.committed.clone(),
             checkpoints: self.written,
         })
@@ -382,8 +392,9 @@ impl Handler<CloseEpoch> for Checkpoint {
     type Result = ();
 
     fn handle(&mut self, msg: CloseEpoch, _ctx: &mut Self::Context) {
-        if msg.last {
+        if msg.last || msg.stop {
             self.last_epoch = Some(msg.epoch);
+            self.stopping = msg.stop;
         }
         if msg.next_seq < self.next_seq {
             // Its chunks completed before the close arrived: the epoch change marked it already.

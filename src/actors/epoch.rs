@@ -22,6 +22,8 @@ pub struct CloseEpoch {
     pub next_seq: u64,
     /// The input ended with this epoch.
     pub last: bool,
+    /// The run is stopping (a signal) after this epoch: checkpoint it, do not finish the job.
+    pub stop: bool,
 }
 
 impl Message for CloseEpoch {
@@ -58,7 +60,7 @@ impl Epochs {
 
     /// Closes the current epoch, however many chunks it has (the end of the input).
     pub fn close(&mut self, next_seq: u64, last: bool) -> CloseEpoch {
-        let close = CloseEpoch { epoch: self.epoch, chunks: self.chunks, next_seq, last };
+        let close = CloseEpoch { epoch: self.epoch, chunks: self.chunks, next_seq, last, stop: false };
         self.epoch += 1;
         self.chunks = 0;
         self.started = Instant::now();
@@ -74,9 +76,12 @@ mod tests {
     fn closes_every_n_chunks_and_at_the_end() {
         let mut e = Epochs::new(2, Duration::from_secs(3600), 5);
         assert_eq!(e.cut(0), None);
-        assert_eq!(e.cut(1), Some(CloseEpoch { epoch: 5, chunks: 2, next_seq: 2, last: false }));
+        assert_eq!(e.cut(1), Some(CloseEpoch { epoch: 5, chunks: 2, next_seq: 2, last: false, stop: false }));
         assert_eq!(e.current(), 6);
         assert_eq!(e.cut(2), None);
-        assert_eq!(e.close(3, true), CloseEpoch { epoch: 6, chunks: 1, next_seq: 3, last: true });
+        assert_eq!(
+            e.close(3, true),
+            CloseEpoch { epoch: 6, chunks: 1, next_seq: 3, last: true, stop: false }
+        );
     }
 }

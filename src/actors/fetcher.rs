@@ -83,6 +83,8 @@ pub struct FetchSetup {
     pub resume: Option<FetchFrom>,
     /// How often a failed read is retried, and the first delay.
     pub retries: (u32, std::time::Duration),
+    /// Becomes `Some(signal)` when the run must stop (SIGINT, SIGTERM).
+    pub stop: tokio::sync::watch::Receiver<Option<i32>>,
 }
 
 /// Reads one source.
@@ -155,11 +157,17 @@ impl Run {
         let start = setup.resume.as_ref().map_or(0, |r| r.from.offset);
         let mut retry = Retry::new(setup.retries);
         let mut failed = None;
+        let mut stop = setup.stop.clone();
         loop {
             if let Some(e) = failed.take() {
                 stream = retry.reopen(&setup, e, start + bytes).await?;
             }
-            let block = match stream.next().await {
+            let next = tokio::select! {
+                biased;
+                signal = stopped(&mut stop) => return Err(self.stop(signal)),
+                next = stream.next() => next,
+            };
+            let block = match next {
                 Some(Ok(block)) => {
                     let (block, error) = setup.faults.on_block(start + bytes, block);
                     failed = error;
@@ -202,6 +210,17 @@ impl Run {
         }
     }
 
+    /// Stops reading: closes the current epoch as the last one of this run, so the checkpoint
+    /// actor commits a checkpoint of everything dispatched; the partial chunk buffered is dropped
+    /// (a resumed run reads it again).
+    fn stop(&mut self, signal: i32) -> Error {
+        tracing::warn!(signal, "stopping: checkpointing what was read");
+        let mut close = self.epochs.close(self.chunker.chunks(), false);
+        close.stop = true;
+        self.setup.closes.do_send(close);
+        Error::Interrupted { signal, byte: 0, saved: String::new() }
+    }
+
     /// Finds and checks the header once enough bytes have arrived; `None` means "need more".
     fn header(&mut self, eof: bool) -> Result<Option<Schema>, Error> {
         if !self.sniffed && (self.chunker.buffered() >= 1024 || eof || self.chunker.has_line()) {
@@ -242,6 +261,14 @@ impl Run {
             self.setup.closes.do_send(close);
         }
         Ok(())
+    }
+}
+
+/// Resolves with the signal once a stop is requested; never, if the sender is gone.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<Option<i32>>) -> i32 {
+    match stop.wait_for(Option::is_some).await {
+        Ok(signal) => signal.unwrap_or(15),
+        Err(_) => std::future::pending().await,
     }
 }
 
