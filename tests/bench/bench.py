@@ -171,6 +171,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best wall time is kept")
     ap.add_argument("--http-rate", type=float, default=200, help="MB/s of the paced HTTP run (a fast network link)")
     ap.add_argument("--knobs", metavar="SIZE", help="also sweep chunk size, workers and in-flight on this input")
+    ap.add_argument("--checkpoint-cost", metavar="SIZE", default="1GiB",
+                    help="compare default checkpointing with checkpoint.enabled=false on this input ('' to skip)")
     args = ap.parse_args()
 
     say(f"machine: {machine()}")
@@ -198,6 +200,8 @@ def main():
             http_row(rows[-1], args.threads, work, rate=args.http_rate * 1e6)
         if args.knobs:
             knobs(args.knobs, args.threads, work)
+        if args.checkpoint_cost:
+            checkpoint_cost(args.checkpoint_cost, args.threads, work, max(args.repeat, 3))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table(rows)
@@ -250,6 +254,26 @@ def knobs(label, threads, work):
             extra = [] if flag == "--workers" else extra
             r = min((wxflow_run(path, work / "knob", workers, extra) for _ in range(2)), key=lambda r: r["wall"])
             say(f"| {flag} | {value} | {r['wall']:.2f} | {size / r['wall'] / 1e6:.0f} | {r['rss_kib'] / 1024:.1f} |")
+
+
+def checkpoint_cost(label, threads, work, repeat):
+    """Wall time and peak RSS with checkpoints at their defaults against checkpoint.enabled=false,
+    runs alternated so that both see the same machine state; the best of each is kept."""
+    path = generate(label)
+    size = path.stat().st_size
+    on, off = [], []
+    for _ in range(repeat):
+        on.append(wxflow_run(path, work / "cp-on", threads))
+        off.append(wxflow_run(path, work / "cp-off", threads, ["--set", "checkpoint.enabled=false"]))
+    best_on, best_off = min(on, key=lambda r: r["wall"]), min(off, key=lambda r: r["wall"])
+    written = json.loads((work / "cp-on" / "summary.json").read_text())["checkpoints"]
+    say(f"\nCheckpoint cost on {label} ({written} checkpoints written, best of {repeat}):")
+    say("| checkpoints | wall s | MB/s | peak RSS MiB |")
+    say("|---|---|---|---|")
+    for name, r in (("default (every 64 chunks / 30 s)", best_on), ("disabled", best_off)):
+        say(f"| {name} | {r['wall']:.2f} | {size / r['wall'] / 1e6:.0f} | {r['rss_kib'] / 1024:.1f} |")
+    say(f"cost: {(best_on['wall'] / best_off['wall'] - 1) * 100:+.1f}% wall time, "
+        f"{(best_on['rss_kib'] / best_off['rss_kib'] - 1) * 100:+.1f}% peak RSS")
 
 
 def table(rows):
