@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::actors::supervisor::Supervisor;
 use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand, GenArgs, RunArgs};
 use crate::config::{self, Layers, Plan, Resolved};
 use crate::date::{hhmmss, Day};
@@ -62,8 +63,35 @@ fn run(args: &RunArgs) -> Result<(), Error> {
         eprintln!("wxflow: {text}");
     }
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
-    let outcome =
-        crate::pipeline::run_blocking(plan, &out, Display::choose(&plan.log.progress, interval), resume)?;
+    let display = Display::choose(&plan.log.progress, interval);
+    let mut supervisor = Supervisor::new(plan.supervision.clone());
+    let mut resume = resume;
+    let mut outcome = loop {
+        match crate::pipeline::run_blocking(plan, &out, display, resume.take()) {
+            Err(Error::ActorFailed { actor, detail }) => {
+                let delay = supervisor.failed(actor, &detail)?;
+                if plan.source == SourceSpec::Stdin {
+                    return Err(Error::ActorFailed {
+                        actor,
+                        detail: format!(
+                            "{detail}; standard input cannot be re-read, so the pipeline cannot restart"
+                        ),
+                    });
+                }
+                std::thread::sleep(delay);
+                resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
+                let from = resume.as_ref().map_or(0, |s| s.position.byte);
+                let text = format!(
+                    "the {actor} actor failed ({detail}); restarting the pipeline from byte {from} after {} ms",
+                    delay.as_millis()
+                );
+                tracing::warn!("{text}");
+                eprintln!("wxflow: {text}");
+            }
+            other => break other?,
+        }
+    };
+    outcome.restarts = supervisor.counts();
     write_reports(&out, &outcome)?;
     store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source })?;
     print_summary(plan, &out, &outcome);

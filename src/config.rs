@@ -46,6 +46,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Durable checkpoints.
     pub checkpoint: CheckpointSettings,
+    /// Restart policy.
+    pub supervision: SupervisionSettings,
     /// Deliberate faults for drills.
     pub faults: FaultSettings,
 }
@@ -170,6 +172,23 @@ pub struct CheckpointSettings {
     pub every_secs: u64,
     /// Folder; empty = `.wxflow-checkpoint` inside the output directory.
     pub dir: String,
+}
+
+/// `[supervision]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SupervisionSettings {
+    /// Restarts allowed within `within_secs`.
+    pub max_restarts: u64,
+    /// The intensity window.
+    pub within_secs: u64,
+    /// First restart delay.
+    pub backoff_initial_ms: u64,
+    /// Longest restart delay.
+    pub backoff_max_ms: u64,
+    /// Growth of the delay per restart.
+    pub backoff_multiplier: f64,
+    /// Random spread of the delay, as a fraction.
+    pub jitter: f64,
 }
 
 /// `[faults]`.
@@ -358,8 +377,27 @@ pub struct Plan {
     pub log: LogSettings,
     /// Checkpoints.
     pub checkpoint: CheckpointPlan,
+    /// Restart policy.
+    pub supervision: SupervisionPlan,
     /// Fault injection.
     pub faults: FaultPlan,
+}
+
+/// Validated restart policy.
+#[derive(Debug, Clone)]
+pub struct SupervisionPlan {
+    /// Restarts allowed within `within`.
+    pub max_restarts: u32,
+    /// The intensity window.
+    pub within: Duration,
+    /// First restart delay.
+    pub backoff_initial: Duration,
+    /// Longest restart delay.
+    pub backoff_max: Duration,
+    /// Growth per restart (≥ 1).
+    pub multiplier: f64,
+    /// Random spread (0 to 1).
+    pub jitter: f64,
 }
 
 /// Validated checkpoint settings.
@@ -802,6 +840,31 @@ fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Result<Plan, Co
     check_log(&mut v, &s.log);
     let faults = fault_plan(&mut v, &s.faults);
     let out = PathBuf::from(&s.job.out);
+    let sv = &s.supervision;
+    if !(1.0..=100.0).contains(&sv.backoff_multiplier) {
+        v.fail("supervision.backoff_multiplier", sv.backoff_multiplier, "must be from 1.0 to 100.0");
+    }
+    if !(0.0..=1.0).contains(&sv.jitter) {
+        v.fail("supervision.jitter", sv.jitter, "must be a fraction from 0 to 1");
+    }
+    let supervision = SupervisionPlan {
+        max_restarts: v.count("supervision.max_restarts", sv.max_restarts, 0, 1000) as u32,
+        within: Duration::from_secs(v.count("supervision.within_secs", sv.within_secs, 1, 86_400) as u64),
+        backoff_initial: Duration::from_millis(v.count(
+            "supervision.backoff_initial_ms",
+            sv.backoff_initial_ms,
+            0,
+            600_000,
+        ) as u64),
+        backoff_max: Duration::from_millis(v.count(
+            "supervision.backoff_max_ms",
+            sv.backoff_max_ms,
+            0,
+            3_600_000,
+        ) as u64),
+        multiplier: sv.backoff_multiplier.clamp(1.0, 100.0),
+        jitter: sv.jitter.clamp(0.0, 1.0),
+    };
     let checkpoint = CheckpointPlan {
         enabled: s.checkpoint.enabled,
         every_chunks: v.count("checkpoint.every_chunks", s.checkpoint.every_chunks, 1, 1 << 30) as u64,
@@ -828,6 +891,7 @@ fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Result<Plan, Co
         forecast,
         log: s.log.clone(),
         checkpoint,
+        supervision,
         faults,
     })
 }

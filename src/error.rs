@@ -18,6 +18,8 @@ pub enum ExitCode {
     Io = 4,
     /// A bug or an actor that died: report it.
     Internal = 5,
+    /// Supervision gave up: an actor failed more often than `[supervision]` allows.
+    Supervision = 6,
     /// Stopped by SIGINT (Ctrl-C) after writing a checkpoint: rerun to resume.
     Interrupted = 130,
     /// Stopped by SIGTERM after writing a checkpoint: rerun to resume.
@@ -56,6 +58,28 @@ pub enum Error {
         /// What was saved.
         saved: String,
     },
+    /// An actor failed (a panic caught at its handler boundary); supervision restarts the pipeline.
+    #[error("the {actor} actor failed: {detail}")]
+    ActorFailed {
+        /// Which actor (one of `faults::ACTORS`).
+        actor: &'static str,
+        /// The panic message.
+        detail: String,
+    },
+    /// Restarts exceeded the policy; the checkpoint is intact.
+    #[error("supervision gave up: {restarts} restarts within {within_secs} s exceed supervision.max_restarts ({max}); the last failure: the {actor} actor failed: {detail}.\nThe checkpoint is intact: fix the cause (or remove the --fault) and run the same command again to resume, or raise supervision.max_restarts")]
+    GaveUp {
+        /// The actor that failed last.
+        actor: &'static str,
+        /// Its failure.
+        detail: String,
+        /// Restarts counted in the window.
+        restarts: u32,
+        /// The policy's window.
+        within_secs: u64,
+        /// The policy's limit.
+        max: u32,
+    },
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
@@ -72,7 +96,8 @@ impl Error {
             | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
             Error::Source(_) | Error::Output(_) => ExitCode::Io,
-            Error::Internal(_) => ExitCode::Internal,
+            Error::Internal(_) | Error::ActorFailed { .. } => ExitCode::Internal,
+            Error::GaveUp { .. } => ExitCode::Supervision,
             Error::Interrupted { signal: 2, .. } => ExitCode::Interrupted,
             Error::Interrupted { .. } => ExitCode::Terminated,
         }

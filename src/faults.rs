@@ -7,6 +7,8 @@
 //! abort@N            the process aborts at once when chunk N is cut (a deterministic kill -9)
 //! disconnect@BYTES   the source stream fails after BYTES bytes, as if the connection reset
 //!                    (once per process)
+//! panic:ACTOR@N[xK]  ACTOR panics the first K times (default 1) chunk N reaches it; ACTOR is
+//!                    fetcher, parser, router, hottest, window, forecast or checkpoint
 //! ```
 
 use std::fmt;
@@ -18,8 +20,17 @@ use crate::error::SourceError;
 
 /// The grammar, quoted in every parse error so a bad spec can be fixed without the README.
 pub const GRAMMAR: &str =
-    "expected `abort@N` (the process aborts when chunk N is cut; chunks count from 0) or \
-     `disconnect@BYTES` (the source fails after BYTES bytes, once)";
+    "expected `abort@N` (the process aborts when chunk N is cut; chunks count from 0), \
+     `disconnect@BYTES` (the source fails after BYTES bytes, once) or `panic:ACTOR@N` / `panic:ACTOR@NxK` \
+     (ACTOR panics the first K times chunk N reaches it; ACTOR is one of fetcher, parser, router, hottest, \
+     window, forecast, checkpoint)";
+
+/// The actors a fault can target and supervision counts restarts for.
+pub const ACTORS: [&str; 7] = ["fetcher", "parser", "router", "hottest", "window", "forecast", "checkpoint"];
+
+/// How often each armed panic has fired in this process, by (actor, chunk): a restarted pipeline
+/// meets chunk N again, and `xK` says how many times it should still fail.
+static FIRED: std::sync::Mutex<Vec<(&'static str, u64, u32)>> = std::sync::Mutex::new(Vec::new());
 
 /// Whether a `disconnect@` fault has fired in this process: it fires once, so that the retry it
 /// provokes can succeed.
@@ -39,6 +50,15 @@ pub enum Fault {
         /// Byte offset in the source.
         at: u64,
     },
+    /// `panic:ACTOR@NxK`: the actor panics the first `times` times chunk `chunk` reaches it.
+    Panic {
+        /// One of [`ACTORS`].
+        actor: &'static str,
+        /// Chunk number.
+        chunk: u64,
+        /// How many times.
+        times: u32,
+    },
 }
 
 impl Fault {
@@ -47,6 +67,13 @@ impl Fault {
         let text = text.trim();
         let bad = || format!("fault `{text}` is not understood; {GRAMMAR}");
         let (kind, arg) = text.split_once('@').ok_or_else(bad)?;
+        if let Some(actor) = kind.trim().to_ascii_lowercase().strip_prefix("panic:") {
+            let actor = ACTORS.iter().find(|a| **a == actor.trim()).ok_or_else(bad)?;
+            let (chunk, times) = arg.split_once(['x', 'X']).unwrap_or((arg, "1"));
+            let chunk = chunk.trim().parse().map_err(|_| bad())?;
+            let times = times.trim().parse().ok().filter(|&k| k > 0).ok_or_else(bad)?;
+            return Ok(Fault::Panic { actor, chunk, times });
+        }
         match kind.trim().to_ascii_lowercase().as_str() {
             "abort" => Ok(Fault::Abort { chunk: arg.trim().parse().map_err(|_| bad())? }),
             "disconnect" => Ok(Fault::Disconnect {
@@ -62,6 +89,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::Abort { chunk } => write!(f, "abort@{chunk}"),
             Fault::Disconnect { at } => write!(f, "disconnect@{at}"),
+            Fault::Panic { actor, chunk, times } => write!(f, "panic:{actor}@{chunk}x{times}"),
         }
     }
 }
@@ -86,6 +114,31 @@ impl Faults {
     /// Adds faults (from `--fault` flags) to those from the configuration.
     pub fn extend(&mut self, more: impl IntoIterator<Item = Fault>) {
         self.armed.extend(more);
+    }
+
+    /// Called by each actor as chunk `seq` reaches it: panics if `panic:actor@seq` is armed and has
+    /// fired fewer times than asked (supervision is what must catch it).
+    pub fn maybe_panic(&self, actor: &'static str, seq: u64) {
+        for fault in &self.armed {
+            let Fault::Panic { actor: a, chunk, times } = *fault else { continue };
+            if a != actor || chunk != seq {
+                continue;
+            }
+            let mut fired = FIRED.lock().unwrap_or_else(|e| e.into_inner());
+            let count = match fired.iter_mut().find(|(x, c, _)| *x == actor && *c == seq) {
+                Some(entry) => &mut entry.2,
+                None => {
+                    fired.push((actor, seq, 0));
+                    &mut fired.last_mut().expect("just pushed").2
+                }
+            };
+            if *count < times {
+                *count += 1;
+                let n = *count;
+                drop(fired);
+                panic!("injected fault panic:{actor}@{seq} (time {n} of {times})");
+            }
+        }
     }
 
     /// Called by the fetcher as it cuts chunk `seq`: aborts the process if `abort@seq` is armed.
@@ -130,6 +183,14 @@ mod tests {
         assert_eq!(Fault::parse("abort@12"), Ok(Fault::Abort { chunk: 12 }));
         assert_eq!(Fault::parse(" ABORT@ 3 ").map(|f| f.to_string()), Ok("abort@3".into()));
         assert_eq!(Fault::parse("disconnect@1MiB"), Ok(Fault::Disconnect { at: 1 << 20 }));
+        assert_eq!(
+            Fault::parse("panic:window@12"),
+            Ok(Fault::Panic { actor: "window", chunk: 12, times: 1 })
+        );
+        assert_eq!(Fault::parse("panic:router@3x4").map(|f| f.to_string()), Ok("panic:router@3x4".into()));
+        for bad in ["panic:nobody@3", "panic:window@", "panic:window@3x0", "panic@3"] {
+            assert!(Fault::parse(bad).unwrap_err().contains("fetcher, parser, router"), "{bad}");
+        }
         for bad in ["abort", "abort@x", "abort@-1", "explode@3", "", "disconnect@0", "disconnect@lots"] {
             let e = Fault::parse(bad).unwrap_err();
             assert!(e.contains(GRAMMAR), "{e}");

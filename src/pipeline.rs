@@ -2,7 +2,7 @@
 //! final states and checks the row accounting.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::{Actor, Addr, Arbiter, MailboxError};
 
@@ -13,7 +13,8 @@ use crate::actors::checkpoint::{
 use crate::actors::fetcher::{Fetch, FetchFrom, FetchReport, FetchSetup, Fetcher};
 use crate::actors::parsers::ParsePool;
 use crate::actors::router::Router;
-use crate::actors::task::{TaskActor, TaskState};
+use crate::actors::supervisor::Failures;
+use crate::actors::task::{TaskActor, TaskState, TaskWiring};
 use crate::config::{Plan, TaskKind};
 use crate::durable::store::Store;
 use crate::durable::{Position, Snapshot};
@@ -65,13 +66,16 @@ pub async fn run(
         rows: s.rows.processed,
         runs: s.runs + 1,
     });
-    let topology = start_actors(plan, out, progress.clone(), facts.clone(), resume.as_ref())?;
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
+    let faults = Arc::new(plan.faults.armed.clone());
+    let wiring = (faults.clone(), fatal_tx.clone());
+    let topology = start_actors(plan, out, progress.clone(), facts.clone(), resume.as_ref(), wiring)?;
     let pool = ParsePool::start(
         plan.pipeline.parse_workers,
         plan.pipeline.in_flight,
         topology.router.clone(),
         fatal_tx,
+        faults,
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     listen_for_signals(stop_tx);
@@ -194,6 +198,7 @@ fn start_actors(
     progress: Arc<Progress>,
     facts: Arc<JobFacts>,
     resume: Option<&Snapshot>,
+    (faults, failures): (Arc<crate::faults::Faults>, Failures),
 ) -> Result<Topology, Error> {
     let delay = |kind: TaskKind| plan.faults.slow_task.filter(|(k, _)| *k == kind).map(|(_, d)| d);
     let (start, writer) = match resume {
@@ -225,14 +230,22 @@ fn start_actors(
         runs_before: resume.map_or(0, |s| s.runs),
         checkpoints_before: resume.map_or(0, |s| s.checkpoints),
         facts,
+        faults: faults.clone(),
+        failures: failures.clone(),
     };
     let checkpoint = Checkpoint::new(writer, start, progress, durability).start();
     let sink = checkpoint.clone().recipient();
     let empty = empty_states(plan);
     let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
-    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, sink.clone(), delay(TaskKind::Hottest));
-    let window = start_task(&arbiters[1], "window", empty.window, sink.clone(), delay(TaskKind::Window));
-    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, sink, delay(TaskKind::Forecast));
+    let wiring = |kind| TaskWiring {
+        sink: sink.clone(),
+        delay: delay(kind),
+        faults: faults.clone(),
+        failures: failures.clone(),
+    };
+    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, wiring(TaskKind::Hottest));
+    let window = start_task(&arbiters[1], "window", empty.window, wiring(TaskKind::Window));
+    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, wiring(TaskKind::Forecast));
     let router = Router::new(
         vec![
             (hottest.clone().recipient(), hottest.recipient()),
@@ -240,6 +253,8 @@ fn start_actors(
             (forecast.clone().recipient(), forecast.recipient()),
         ],
         (checkpoint.clone().recipient(), checkpoint.clone().recipient()),
+        faults,
+        failures,
     )
     .start();
     Ok(Topology { arbiters, checkpoint, router })
@@ -258,16 +273,20 @@ fn start_task<A: TaskState>(
     arbiter: &Arbiter,
     name: &'static str,
     empty: A,
-    sink: actix::Recipient<crate::actors::task::EpochPartial>,
-    delay: Option<Duration>,
+    wiring: TaskWiring,
 ) -> Addr<TaskActor<A>> {
-    TaskActor::start_in_arbiter(&arbiter.handle(), move |_| TaskActor::new(name, empty, sink, delay))
+    TaskActor::start_in_arbiter(&arbiter.handle(), move |_| TaskActor::new(name, empty, wiring))
 }
 
 impl Topology {
+    /// Stops the task actors' threads and waits for them, so that nothing of this attempt is
+    /// still running when a restarted pipeline starts.
     fn stop(self) {
         for arbiter in &self.arbiters {
             arbiter.stop();
+        }
+        for arbiter in self.arbiters {
+            let _ = arbiter.join();
         }
     }
 }
@@ -308,6 +327,7 @@ async fn collect(
         resumed: None,
         checkpoints: cp.checkpoints,
         retries: fetched.retries,
+        restarts: Default::default(),
     };
     Ok((cp, outcome))
 }

@@ -87,6 +87,8 @@ pub struct Outcome {
     pub checkpoints: u64,
     /// Times the source was reopened after a failed read.
     pub retries: u64,
+    /// Pipeline restarts per failed actor, zeros included.
+    pub restarts: std::collections::BTreeMap<String, u64>,
 }
 
 /// `task1.txt`: the hottest-time report.
@@ -163,6 +165,7 @@ pub struct Summary<'a> {
     resumed: Option<Resumed>,
     checkpoints: u64,
     retries: u64,
+    restarts: &'a std::collections::BTreeMap<String, u64>,
     elapsed_secs: f64,
 }
 
@@ -226,6 +229,7 @@ pub fn summary(o: &Outcome) -> Summary<'_> {
         resumed: o.resumed,
         checkpoints: o.checkpoints,
         retries: o.retries,
+        restarts: &o.restarts,
         elapsed_secs: (o.elapsed_secs * 1000.0).round() / 1000.0,
     }
 }

@@ -17,6 +17,7 @@ use actix::{Actor, Context, Handler, Message, ResponseFuture};
 
 use crate::actors::backpressure::Ticket;
 use crate::actors::epoch::CloseEpoch;
+use crate::actors::supervisor::guarded;
 use crate::actors::task::{EpochPartial, Partial};
 use crate::durable::store::Store;
 use crate::durable::{Position, Snapshot, SourceIdentity, FORMAT_VERSION};
@@ -120,6 +121,10 @@ pub struct Durability {
     pub checkpoints_before: u64,
     /// What the fetcher learnt.
     pub facts: Arc<JobFacts>,
+    /// Armed faults.
+    pub faults: Arc<crate::faults::Faults>,
+    /// The job's failure channel.
+    pub failures: crate::actors::supervisor::Failures,
 }
 
 /// Where the chunk accounting stood when an epoch's last chunk was completed.
@@ -379,12 +384,16 @@ impl Handler<ChunkDone> for Checkpoint {
     type Result = ();
 
     fn handle(&mut self, msg: ChunkDone, _ctx: &mut Self::Context) {
-        self.pending.insert(msg.seq, msg);
-        while let Some(done) = self.pending.remove(&self.next_seq) {
-            self.complete(done);
-            self.next_seq += 1;
-        }
-        self.advance();
+        let failures = self.durability.failures.clone();
+        guarded("checkpoint", &failures, || {
+            self.durability.faults.maybe_panic("checkpoint", msg.seq);
+            self.pending.insert(msg.seq, msg);
+            while let Some(done) = self.pending.remove(&self.next_seq) {
+                self.complete(done);
+                self.next_seq += 1;
+            }
+            self.advance();
+        });
     }
 }
 

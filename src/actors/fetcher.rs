@@ -122,7 +122,14 @@ impl Handler<Fetch> for Fetcher {
             leading_blank: 0,
             sniffed: s.resume.is_some(),
         };
-        Box::pin(run.fetch())
+        Box::pin(async move {
+            use futures_util::FutureExt;
+            std::panic::AssertUnwindSafe(run.fetch()).catch_unwind().await.unwrap_or_else(|panic| {
+                let detail = crate::actors::supervisor::panic_text(panic.as_ref());
+                tracing::error!(actor = "fetcher", "actor failed: {detail}");
+                Err(Error::ActorFailed { actor: "fetcher", detail })
+            })
+        })
     }
 }
 
@@ -254,6 +261,7 @@ impl Run {
         let ticket = self.gate.enter().await;
         let seq = chunk.seq;
         self.setup.faults.on_chunk_cut(seq);
+        self.setup.faults.maybe_panic("fetcher", seq);
         tracing::trace!(seq, offset = chunk.offset, "chunk admitted");
         let job = ParseJob { chunk, schema: schema.clone(), at_end, epoch: self.epochs.current(), ticket };
         self.jobs.try_send(job).map_err(|e| Error::Internal(format!("parse queue refused a chunk: {e}")))?;

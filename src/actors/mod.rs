@@ -16,4 +16,5 @@ pub mod epoch;
 pub mod fetcher;
 pub mod parsers;
 pub mod router;
+pub mod supervisor;
 pub mod task;

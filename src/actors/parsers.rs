@@ -46,14 +46,15 @@ impl ParsePool {
         capacity: usize,
         router: Addr<Router>,
         fatal: tokio::sync::mpsc::Sender<Error>,
+        faults: Arc<crate::faults::Faults>,
     ) -> ParsePool {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
         let workers = (0..workers.max(1))
             .map(|i| {
-                let (rx, router, fatal) = (rx.clone(), router.clone(), fatal.clone());
+                let (rx, router, fatal, faults) = (rx.clone(), router.clone(), fatal.clone(), faults.clone());
                 std::thread::Builder::new()
                     .name(format!("wxflow-parse-{i}"))
-                    .spawn(move || work(&rx, &router, &fatal))
+                    .spawn(move || work(&rx, &router, &fatal, &faults))
                     .expect("spawning a parse thread")
             })
             .collect();
@@ -74,13 +75,19 @@ impl ParsePool {
     }
 }
 
-fn work(rx: &Receiver<ParseJob>, router: &Addr<Router>, fatal: &tokio::sync::mpsc::Sender<Error>) {
+fn work(
+    rx: &Receiver<ParseJob>,
+    router: &Addr<Router>,
+    fatal: &tokio::sync::mpsc::Sender<Error>,
+    faults: &crate::faults::Faults,
+) {
     for job in rx {
         let chunk = &job.chunk;
         let _span =
             tracing::debug_span!("chunk", seq = chunk.seq, offset = chunk.offset, bytes = chunk.data.len())
                 .entered();
         let parsed = catch_unwind(AssertUnwindSafe(|| {
+            faults.maybe_panic("parser", chunk.seq);
             parse_chunk(&chunk.data, chunk.first_line, &job.schema, job.at_end)
         }));
         match parsed {
@@ -92,11 +99,15 @@ fn work(rx: &Receiver<ParseJob>, router: &Addr<Router>, fatal: &tokio::sync::mps
                 parsed,
                 ticket: job.ticket,
             }),
-            Err(_) => {
-                let _ = fatal.try_send(Error::Internal(format!(
-                    "a parse worker panicked on the chunk at byte {} (line {})",
-                    chunk.offset, chunk.first_line
-                )));
+            Err(panic) => {
+                let detail = format!(
+                    "{} (on the chunk at byte {}, line {})",
+                    crate::actors::supervisor::panic_text(panic.as_ref()),
+                    chunk.offset,
+                    chunk.first_line
+                );
+                tracing::error!(actor = "parser", "actor failed: {detail}");
+                let _ = fatal.try_send(Error::ActorFailed { actor: "parser", detail });
                 return;
             }
         }

@@ -10,7 +10,9 @@ use actix::{Actor, Context, Handler, Message, Recipient};
 use crate::actors::backpressure::Ticket;
 use crate::actors::checkpoint::ChunkDone;
 use crate::actors::epoch::CloseEpoch;
+use crate::actors::supervisor::{guarded, Failures};
 use crate::actors::task::Absorb;
+use crate::faults::Faults;
 use crate::parse::Parsed;
 
 /// A chunk after parsing, sent by a parse worker.
@@ -37,6 +39,8 @@ impl Message for ParsedChunk {
 pub struct Router {
     tasks: Vec<(Recipient<Absorb>, Recipient<CloseEpoch>)>,
     checkpoint: (Recipient<ChunkDone>, Recipient<CloseEpoch>),
+    faults: Arc<Faults>,
+    failures: Failures,
 }
 
 impl Router {
@@ -44,19 +48,14 @@ impl Router {
     pub fn new(
         tasks: Vec<(Recipient<Absorb>, Recipient<CloseEpoch>)>,
         checkpoint: (Recipient<ChunkDone>, Recipient<CloseEpoch>),
+        faults: Arc<Faults>,
+        failures: Failures,
     ) -> Router {
-        Router { tasks, checkpoint }
+        Router { tasks, checkpoint, faults, failures }
     }
-}
 
-impl Actor for Router {
-    type Context = Context<Self>;
-}
-
-impl Handler<ParsedChunk> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: ParsedChunk, _ctx: &mut Self::Context) {
+    fn route(&self, msg: ParsedChunk) {
+        self.faults.maybe_panic("router", msg.seq);
         let Parsed { readings, rejects, blank, lines } = msg.parsed;
         let processed = readings.len() as u64;
         let absorb = Absorb {
@@ -79,6 +78,18 @@ impl Handler<ParsedChunk> for Router {
             rejects,
             ticket: msg.ticket,
         });
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+}
+
+impl Handler<ParsedChunk> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: ParsedChunk, _ctx: &mut Self::Context) {
+        guarded("router", &self.failures, || self.route(msg));
     }
 }
 

@@ -13,6 +13,8 @@ use actix::{Actor, Context, Handler, Message, Recipient};
 
 use crate::actors::backpressure::Ticket;
 use crate::actors::epoch::CloseEpoch;
+use crate::actors::supervisor::{guarded, Failures};
+use crate::faults::Faults;
 use crate::parse::Reading;
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
@@ -97,13 +99,36 @@ pub struct TaskActor<A: TaskState> {
     epochs: BTreeMap<u64, Open<A>>,
     sink: Recipient<EpochPartial>,
     delay: Option<Duration>,
+    faults: Arc<Faults>,
+    failures: Failures,
+    broken: bool,
+}
+
+/// What a task actor needs besides its state: where partials go, drills, and where failures go.
+pub struct TaskWiring {
+    /// The checkpoint actor.
+    pub sink: Recipient<EpochPartial>,
+    /// Per-chunk slowdown (fault drills only).
+    pub delay: Option<Duration>,
+    /// Armed faults.
+    pub faults: Arc<Faults>,
+    /// The job's failure channel.
+    pub failures: Failures,
 }
 
 impl<A: TaskState> TaskActor<A> {
-    /// An actor whose epochs start from `empty` and go to `sink`; `delay` injects a per-chunk
-    /// slowdown (fault drills only).
-    pub fn new(name: &'static str, empty: A, sink: Recipient<EpochPartial>, delay: Option<Duration>) -> Self {
-        TaskActor { name, empty, epochs: BTreeMap::new(), sink, delay }
+    /// An actor whose epochs start from `empty`.
+    pub fn new(name: &'static str, empty: A, w: TaskWiring) -> Self {
+        TaskActor {
+            name,
+            empty,
+            epochs: BTreeMap::new(),
+            sink: w.sink,
+            delay: w.delay,
+            faults: w.faults,
+            failures: w.failures,
+            broken: false,
+        }
     }
 
     fn open(&mut self, epoch: u64) -> &mut Open<A> {
@@ -140,11 +165,27 @@ impl<A: TaskState> Handler<Absorb> for TaskActor<A> {
 
     fn handle(&mut self, msg: Absorb, _ctx: &mut Self::Context) {
         let _span = tracing::trace_span!("absorb", task = self.name, seq = msg.seq).entered();
+        if self.broken {
+            return; // failed: the job is restarting the pipeline; hand nothing over
+        }
         if let Some(delay) = self.delay {
             std::thread::sleep(delay);
         }
-        let open = self.open(msg.epoch);
-        open.partial.absorb(&msg.readings);
+        let (name, faults) = (self.name, &self.faults);
+        let empty = &self.empty;
+        let open = self.epochs.entry(msg.epoch).or_insert_with(|| Open {
+            partial: empty.clone(),
+            absorbed: 0,
+            expected: None,
+        });
+        let absorbed = guarded(name, &self.failures, || {
+            faults.maybe_panic(name, msg.seq);
+            open.partial.absorb(&msg.readings);
+        });
+        if absorbed.is_none() {
+            self.broken = true;
+            return;
+        }
         open.absorbed += 1;
         self.hand_over_if_complete(msg.epoch);
     }
@@ -154,6 +195,9 @@ impl<A: TaskState> Handler<CloseEpoch> for TaskActor<A> {
     type Result = ();
 
     fn handle(&mut self, msg: CloseEpoch, _ctx: &mut Self::Context) {
+        if self.broken {
+            return;
+        }
         self.open(msg.epoch).expected = Some(msg.chunks);
         self.hand_over_if_complete(msg.epoch);
     }

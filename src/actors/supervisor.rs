@@ -1,0 +1,138 @@
+//! Supervision: failures caught at every actor's handler boundary, and the restart policy.
+//!
+//! actix 0.13 does not restart a panicked actor (a panicking handler kills the actor's task and
+//! the actor silently disappears), so supervision is ours: [`guarded`] runs a handler body under
+//! `catch_unwind` and turns a panic into an [`Error::ActorFailed`] on the job's failure channel;
+//! the job then stops its actors and [`Supervisor`] decides whether and when to restart the
+//! pipeline from the last checkpoint — Erlang/OTP's restart intensity (at most `max_restarts`
+//! within `within`) with Flink's exponential-delay backoff and jitter.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::config::SupervisionPlan;
+use crate::error::Error;
+use crate::faults::ACTORS;
+
+/// Where actors report their failures; the job listens on the other end.
+pub type Failures = tokio::sync::mpsc::Sender<Error>;
+
+/// Runs `body`; a panic is reported as a failure of `actor` and gives `None`.
+pub fn guarded<T>(actor: &'static str, failures: &Failures, body: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            let detail = panic_text(panic.as_ref());
+            tracing::error!(actor, "actor failed: {detail}");
+            let _ = failures.try_send(Error::ActorFailed { actor, detail });
+            None
+        }
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
+}
+
+/// The restart policy and the record of restarts.
+#[derive(Debug)]
+pub struct Supervisor {
+    plan: SupervisionPlan,
+    recent: VecDeque<Instant>,
+    counts: BTreeMap<&'static str, u64>,
+    seed: u64,
+}
+
+impl Supervisor {
+    /// A supervisor applying `plan`.
+    pub fn new(plan: SupervisionPlan) -> Supervisor {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Supervisor {
+            plan,
+            recent: VecDeque::new(),
+            counts: ACTORS.iter().map(|a| (*a, 0)).collect(),
+            seed: seed | 1,
+        }
+    }
+
+    /// Records a failure of `actor`: the delay before restarting, or [`Error::GaveUp`] when the
+    /// restarts within the window would exceed the limit.
+    pub fn failed(&mut self, actor: &'static str, detail: &str) -> Result<Duration, Error> {
+        let now = Instant::now();
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) > self.plan.within) {
+            self.recent.pop_front();
+        }
+        if self.recent.len() as u32 >= self.plan.max_restarts {
+            return Err(Error::GaveUp {
+                actor,
+                detail: detail.to_string(),
+                restarts: self.recent.len() as u32,
+                within_secs: self.plan.within.as_secs(),
+                max: self.plan.max_restarts,
+            });
+        }
+        self.recent.push_back(now);
+        *self.counts.entry(actor).or_default() += 1;
+        let n = self.recent.len() as i32 - 1;
+        let base = self.plan.backoff_initial.mul_f64(self.plan.multiplier.powi(n)).min(self.plan.backoff_max);
+        Ok(base.mul_f64(1.0 + self.plan.jitter * (2.0 * self.unit() - 1.0)))
+    }
+
+    /// Restarts so far, per actor, zeros included.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.iter().map(|(a, n)| (a.to_string(), *n)).collect()
+    }
+
+    /// A number in [0, 1) for jitter (xorshift).
+    fn unit(&mut self) -> f64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        (self.seed % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(max: u32) -> SupervisionPlan {
+        SupervisionPlan {
+            max_restarts: max,
+            within: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(250),
+            multiplier: 2.0,
+            jitter: 0.0,
+        }
+    }
+
+    #[test]
+    fn backs_off_exponentially_then_gives_up_naming_the_actor() {
+        let mut s = Supervisor::new(plan(3));
+        assert_eq!(s.failed("window", "boom").unwrap(), Duration::from_millis(100));
+        assert_eq!(s.failed("router", "boom").unwrap(), Duration::from_millis(200));
+        assert_eq!(s.failed("window", "boom").unwrap(), Duration::from_millis(250), "capped");
+        let e = s.failed("window", "boom again").unwrap_err().to_string();
+        assert!(e.contains("3 restarts within 60 s") && e.contains("window actor failed: boom again"), "{e}");
+        assert_eq!(s.counts()["window"], 2);
+        assert_eq!(s.counts()["fetcher"], 0);
+    }
+
+    #[test]
+    fn a_panic_becomes_a_failure_report() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        assert_eq!(guarded("parser", &tx, || 7), Some(7));
+        assert_eq!(guarded("parser", &tx, || -> i32 { panic!("bad chunk") }), None);
+        let e = rx.try_recv().unwrap().to_string();
+        assert_eq!(e, "the parser actor failed: bad chunk");
+    }
+}
