@@ -9,6 +9,8 @@
 //!                    (once per process)
 //! panic:ACTOR@N[xK]  ACTOR panics the first K times (default 1) chunk N reaches it; ACTOR is
 //!                    fetcher, parser, router, hottest, window, forecast or checkpoint
+//! slow:ACTOR:MS      ACTOR sleeps MS milliseconds per chunk
+//! checkpoint-io@N    the N-th checkpoint write of the process fails with an I/O error
 //! ```
 
 use std::fmt;
@@ -32,6 +34,9 @@ pub const ACTORS: [&str; 7] = ["fetcher", "parser", "router", "hottest", "window
 /// meets chunk N again, and `xK` says how many times it should still fail.
 static FIRED: std::sync::Mutex<Vec<(&'static str, u64, u32)>> = std::sync::Mutex::new(Vec::new());
 
+/// Checkpoint writes attempted in this process, for `checkpoint-io@N`.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Whether a `disconnect@` fault has fired in this process: it fires once, so that the retry it
 /// provokes can succeed.
 static DISCONNECTED: AtomicBool = AtomicBool::new(false);
@@ -50,6 +55,19 @@ pub enum Fault {
         /// Byte offset in the source.
         at: u64,
     },
+    /// `slow:ACTOR:MS`: the actor sleeps this long for every chunk (back-pressure drills).
+    Slow {
+        /// One of [`ACTORS`].
+        actor: &'static str,
+        /// Delay per chunk.
+        ms: u64,
+    },
+    /// `checkpoint-io@N`: the N-th checkpoint write of this process (from 1) fails with an I/O
+    /// error, a failure of the checkpoint actor.
+    CheckpointIo {
+        /// Which write.
+        nth: u64,
+    },
     /// `panic:ACTOR@NxK`: the actor panics the first `times` times chunk `chunk` reaches it.
     Panic {
         /// One of [`ACTORS`].
@@ -66,7 +84,18 @@ impl Fault {
     pub fn parse(text: &str) -> Result<Fault, String> {
         let text = text.trim();
         let bad = || format!("fault `{text}` is not understood; {GRAMMAR}");
-        let (kind, arg) = text.split_once('@').ok_or_else(bad)?;
+        if !text.contains('@') && !text.to_ascii_lowercase().starts_with("slow:") {
+            return Err(bad());
+        }
+        let (kind, arg) = text.split_once('@').unwrap_or((text, ""));
+        if let Some(rest) = text.to_ascii_lowercase().strip_prefix("slow:") {
+            let (actor, ms) = rest.split_once(':').ok_or_else(bad)?;
+            let actor = ACTORS.iter().find(|a| **a == actor.trim()).ok_or_else(bad)?;
+            return Ok(Fault::Slow {
+                actor,
+                ms: ms.trim().parse().ok().filter(|&ms| ms <= 60_000).ok_or_else(bad)?,
+            });
+        }
         if let Some(actor) = kind.trim().to_ascii_lowercase().strip_prefix("panic:") {
             let actor = ACTORS.iter().find(|a| **a == actor.trim()).ok_or_else(bad)?;
             let (chunk, times) = arg.split_once(['x', 'X']).unwrap_or((arg, "1"));
@@ -76,6 +105,9 @@ impl Fault {
         }
         match kind.trim().to_ascii_lowercase().as_str() {
             "abort" => Ok(Fault::Abort { chunk: arg.trim().parse().map_err(|_| bad())? }),
+            "checkpoint-io" => {
+                Ok(Fault::CheckpointIo { nth: arg.trim().parse().ok().filter(|&n| n > 0).ok_or_else(bad)? })
+            }
             "disconnect" => Ok(Fault::Disconnect {
                 at: crate::config::parse_size(arg).filter(|&n| n > 0).ok_or_else(bad)?,
             }),
@@ -89,6 +121,8 @@ impl fmt::Display for Fault {
         match self {
             Fault::Abort { chunk } => write!(f, "abort@{chunk}"),
             Fault::Disconnect { at } => write!(f, "disconnect@{at}"),
+            Fault::Slow { actor, ms } => write!(f, "slow:{actor}:{ms}"),
+            Fault::CheckpointIo { nth } => write!(f, "checkpoint-io@{nth}"),
             Fault::Panic { actor, chunk, times } => write!(f, "panic:{actor}@{chunk}x{times}"),
         }
     }
@@ -118,7 +152,14 @@ impl Faults {
 
     /// Called by each actor as chunk `seq` reaches it: panics if `panic:actor@seq` is armed and has
     /// fired fewer times than asked (supervision is what must catch it).
-    pub fn maybe_panic(&self, actor: &'static str, seq: u64) {
+    pub fn on_chunk(&self, actor: &'static str, seq: u64) {
+        for fault in &self.armed {
+            if let Fault::Slow { actor: a, ms } = *fault {
+                if a == actor {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+            }
+        }
         for fault in &self.armed {
             let Fault::Panic { actor: a, chunk, times } = *fault else { continue };
             if a != actor || chunk != seq {
@@ -139,6 +180,16 @@ impl Faults {
                 panic!("injected fault panic:{actor}@{seq} (time {n} of {times})");
             }
         }
+    }
+
+    /// Called before each checkpoint write: fails the N-th write of this process if
+    /// `checkpoint-io@N` is armed.
+    pub fn on_checkpoint_write(&self) -> std::io::Result<()> {
+        let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.armed.contains(&Fault::CheckpointIo { nth: n }) {
+            return Err(std::io::Error::other(format!("injected fault checkpoint-io@{n}")));
+        }
+        Ok(())
     }
 
     /// Called by the fetcher as it cuts chunk `seq`: aborts the process if `abort@seq` is armed.

@@ -94,3 +94,31 @@ fn a_bad_fault_spec_is_refused_with_the_grammar() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("panic:ACTOR@NxK"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_failed_checkpoint_write_and_slow_actors_keep_results_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = input(dir.path());
+    let clean = dir.path().join("clean");
+    assert!(run(&source, &clean, &[]).status.success());
+
+    let out = dir.path().join("io");
+    let o = run(&source, &out, &["--fault", "checkpoint-io@2"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("the checkpoint actor failed (writing a checkpoint in") && e.contains("checkpoint-io@2"),
+        "{e}"
+    );
+    assert_eq!(summary(&out)["restarts"]["checkpoint"], 1);
+    assert_same(&clean, &out);
+
+    for actor in ["fetcher", "router", "checkpoint", "forecast"] {
+        let out = dir.path().join(format!("slow-{actor}"));
+        let fault = format!("slow:{actor}:3");
+        let o = run(&source, &out, &["--fault", &fault]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("fault armed: slow:{actor}:3")), "{}", stderr(&o));
+        assert_same(&clean, &out);
+    }
+}

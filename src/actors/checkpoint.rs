@@ -326,7 +326,7 @@ impl Checkpoint {
             window: self.committed.window.clone(),
             forecast: self.committed.forecast.clone(),
         };
-        match d.store.save(&snapshot) {
+        match d.faults.on_checkpoint_write().and_then(|()| d.store.save(&snapshot)) {
             Ok(bytes) => {
                 self.written += 1;
                 tracing::debug!(
@@ -336,10 +336,13 @@ impl Checkpoint {
                     "checkpoint written"
                 );
             }
-            Err(e) => tracing::warn!(
-                "could not write a checkpoint in {}: {e}; the previous one stays valid",
-                d.store.dir().display()
-            ),
+            Err(e) => {
+                // A failure of the checkpoint actor: the previous checkpoint stays valid and
+                // supervision restarts the pipeline from it.
+                let detail = format!("writing a checkpoint in {} failed: {e}", d.store.dir().display());
+                tracing::error!(actor = "checkpoint", "actor failed: {detail}");
+                let _ = d.failures.try_send(crate::error::Error::ActorFailed { actor: "checkpoint", detail });
+            }
         }
     }
 
@@ -386,7 +389,7 @@ impl Handler<ChunkDone> for Checkpoint {
     fn handle(&mut self, msg: ChunkDone, _ctx: &mut Self::Context) {
         let failures = self.durability.failures.clone();
         guarded("checkpoint", &failures, || {
-            self.durability.faults.maybe_panic("checkpoint", msg.seq);
+            self.durability.faults.on_chunk("checkpoint", msg.seq);
             self.pending.insert(msg.seq, msg);
             while let Some(done) = self.pending.remove(&self.next_seq) {
                 self.complete(done);

@@ -261,7 +261,7 @@ impl Run {
         let ticket = self.gate.enter().await;
         let seq = chunk.seq;
         self.setup.faults.on_chunk_cut(seq);
-        self.setup.faults.maybe_panic("fetcher", seq);
+        self.setup.faults.on_chunk("fetcher", seq);
         tracing::trace!(seq, offset = chunk.offset, "chunk admitted");
         let job = ParseJob { chunk, schema: schema.clone(), at_end, epoch: self.epochs.current(), ticket };
         self.jobs.try_send(job).map_err(|e| Error::Internal(format!("parse queue refused a chunk: {e}")))?;

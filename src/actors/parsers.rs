@@ -87,7 +87,7 @@ fn work(
             tracing::debug_span!("chunk", seq = chunk.seq, offset = chunk.offset, bytes = chunk.data.len())
                 .entered();
         let parsed = catch_unwind(AssertUnwindSafe(|| {
-            faults.maybe_panic("parser", chunk.seq);
+            faults.on_chunk("parser", chunk.seq);
             parse_chunk(&chunk.data, chunk.first_line, &job.schema, job.at_end)
         }));
         match parsed {

@@ -55,7 +55,7 @@ impl Router {
     }
 
     fn route(&self, msg: ParsedChunk) {
-        self.faults.maybe_panic("router", msg.seq);
+        self.faults.on_chunk("router", msg.seq);
         let Parsed { readings, rejects, blank, lines } = msg.parsed;
         let processed = readings.len() as u64;
         let absorb = Absorb {

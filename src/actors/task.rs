@@ -179,7 +179,7 @@ impl<A: TaskState> Handler<Absorb> for TaskActor<A> {
             expected: None,
         });
         let absorbed = guarded(name, &self.failures, || {
-            faults.maybe_panic(name, msg.seq);
+            faults.on_chunk(name, msg.seq);
             open.partial.absorb(&msg.readings);
         });
         if absorbed.is_none() {
