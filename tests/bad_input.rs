@@ -213,8 +213,15 @@ fn download_cut_short_reports_the_byte_reached() {
         let _ = s.write_all(&body.as_bytes()[..sent]);
     });
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &["--source", &url]);
+    let o = run(dir.path(), &["--source", &url, "--set", "pipeline.retry_backoff_ms=1"]);
     server.join().unwrap();
+    // Retried from the byte reached (the server is gone by then), then reported with both causes.
+    let error_line = stderr(&o).lines().find(|l| l.starts_with("error:")).unwrap_or_default().to_string();
+    assert!(error_line.contains(&format!("reading {url} failed at byte {sent}")), "{error_line}");
+    assert!(
+        error_line.contains(&format!("5 retries from byte {sent} failed, the last with: cannot fetch")),
+        "{error_line}"
+    );
     assert_fails(&o, 4, &[&format!("reading {url} failed at byte {sent}")]);
     assert!(!dir.path().join("summary.json").exists(), "no partial results");
 }

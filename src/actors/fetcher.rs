@@ -308,9 +308,25 @@ impl Retry {
         let (Some(expect), false) = (identity, setup.spec == SourceSpec::Stdin) else {
             return Err(error.into());
         };
+        let first = error.to_string();
+        let tried = self.count;
         loop {
-            if self.left == 0 || !transient(&error) {
+            if !transient(&error) {
                 return Err(error.into());
+            }
+            if self.left == 0 {
+                let retried = self.count - tried;
+                if retried == 0 {
+                    return Err(error.into());
+                }
+                return Err(crate::error::SourceError::Read {
+                    what: setup.spec.describe(),
+                    byte: offset,
+                    detail: format!(
+                        "{first}; {retried} retries from byte {offset} failed, the last with: {error}"
+                    ),
+                }
+                .into());
             }
             self.left -= 1;
             self.count += 1;
