@@ -1,0 +1,276 @@
+//! The layers (defaults, file, environment, flags), where each key came from, and the problems
+//! found in them, reported all at once.
+
+use super::*;
+
+/// Where a setting's value came from, for messages and `config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The embedded defaults.
+    Default,
+    /// A `--config` file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag (`--set` or a named flag).
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "config/default.toml"),
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "command-line {flag}"),
+        }
+    }
+}
+
+/// A command-line override: a dotted key, its value, and the flag that set it.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// e.g. `pipeline.chunk_size`.
+    pub key: String,
+    /// The value as typed.
+    pub value: String,
+    /// e.g. `--chunk-size` or `--set`.
+    pub flag: String,
+}
+
+/// Everything besides the defaults that can shape the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    /// `--config FILE`.
+    pub file: Option<PathBuf>,
+    /// Environment variables (normally `std::env::vars()`; tests pass their own).
+    pub env: HashMap<String, String>,
+    /// Command-line overrides, in order.
+    pub overrides: Vec<Override>,
+}
+
+impl Layers {
+    /// Layers from the process environment plus the given file and overrides.
+    pub fn from_process(file: Option<PathBuf>, overrides: Vec<Override>) -> Layers {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).collect();
+        Layers { file, env, overrides }
+    }
+}
+
+/// One configuration problem: which key, what value, from where, and what is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    /// Dotted key, or the file name for problems with a whole file.
+    pub key: String,
+    /// The offending value as text ("" when not applicable).
+    pub value: String,
+    /// Where it was set.
+    pub origin: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{} (from {}): {}", self.key, self.origin, self.problem)
+        } else {
+            write!(f, "{} = {} (from {}): {}", self.key, self.value, self.origin, self.problem)
+        }
+    }
+}
+
+/// All problems found in one configuration, reported together so users fix them in one go.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigIssue>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" })?;
+        for issue in &self.0 {
+            writeln!(f, "  - {issue}")?;
+        }
+        write!(f, "hint: `wxflow config check` shows every key, its value and where it came from")
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+pub(super) fn default_source() -> File<config::FileSourceString, FileFormat> {
+    File::from_str(DEFAULT_TOML, FileFormat::Toml)
+}
+
+pub(super) fn env_source(env: &HashMap<String, String>) -> Environment {
+    Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(env.clone().into_iter().collect()))
+}
+
+pub(super) fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+pub(super) fn build(layers: &Layers) -> Result<Config, ConfigErrors> {
+    let mut builder = Config::builder().add_source(default_source());
+    if let Some(path) = &layers.file {
+        builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+    }
+    builder = builder.add_source(env_source(&layers.env));
+    for o in &layers.overrides {
+        builder = builder
+            .set_override(o.key.as_str(), o.value.clone())
+            .map_err(|e| whole_issue(&o.flag, e.to_string()))?;
+    }
+    builder.build().map_err(|e| whole_issue("configuration", e.to_string()))
+}
+
+pub(super) fn collect<S: config::Source + Send + Sync + 'static>(
+    source: S,
+) -> Result<Map<String, Value>, ConfigErrors> {
+    Config::builder()
+        .add_source(source)
+        .build()
+        .and_then(|c| c.try_deserialize::<Map<String, Value>>())
+        .map_err(|e| whole_issue("configuration", e.to_string()))
+}
+
+pub(super) fn file_layer(path: &std::path::Path) -> Result<Map<String, Value>, ConfigIssue> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        return Err(ConfigIssue {
+            key: "--config".into(),
+            value: shown,
+            origin: "command line".into(),
+            problem: "no such file; give the path of a TOML file with keys as in config/default.toml".into(),
+        });
+    }
+    collect(File::from(path).format(FileFormat::Toml)).map_err(|e| ConfigIssue {
+        key: "--config".into(),
+        value: shown,
+        origin: "command line".into(),
+        problem: format!(
+            "not valid TOML: {}",
+            e.0.iter().map(|i| i.problem.clone()).collect::<Vec<_>>().join("; ")
+        ),
+    })
+}
+
+pub(super) fn whole_issue(origin: &str, problem: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigIssue {
+        key: origin.to_string(),
+        value: String::new(),
+        origin: origin.to_string(),
+        problem,
+    }])
+}
+
+/// Flattens nested tables into dotted keys.
+pub(super) fn flatten(map: &Map<String, Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        match &v.kind {
+            ValueKind::Table(inner) => {
+                for (ik, iv) in flatten(inner) {
+                    out.insert(format!("{k}.{ik}"), iv);
+                }
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn record_layer(
+    map: &Map<String, Value>,
+    known: &BTreeMap<String, Value>,
+    origins: &mut BTreeMap<String, Origin>,
+    issues: &mut Vec<ConfigIssue>,
+    origin_of: impl Fn(&str) -> Origin,
+) {
+    for (key, value) in flatten(map) {
+        let origin = origin_of(&key);
+        if known.contains_key(&key) {
+            origins.insert(key, origin);
+        } else {
+            issues.push(unknown_key(&key, &value.to_string(), &origin.to_string(), known));
+        }
+    }
+}
+
+pub(super) fn check_override_key(
+    o: &Override,
+    known: &BTreeMap<String, Value>,
+    origins: &mut BTreeMap<String, Origin>,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    let origin = Origin::Flag(o.flag.clone());
+    if known.contains_key(&o.key) {
+        origins.insert(o.key.clone(), origin);
+    } else {
+        issues.push(unknown_key(&o.key, &o.value, &origin.to_string(), known));
+    }
+}
+
+pub(super) fn unknown_key(
+    key: &str,
+    value: &str,
+    origin: &str,
+    known: &BTreeMap<String, Value>,
+) -> ConfigIssue {
+    let section = key.split('.').next().unwrap_or("");
+    let siblings: Vec<&str> =
+        known.keys().filter(|k| k.split('.').next() == Some(section)).map(String::as_str).collect();
+    let hint = match closest(key, known.keys().map(String::as_str)) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if siblings.is_empty() => format!("sections are {}", section_names(known).join(", ")),
+        None => format!("keys in [{section}] are {}", siblings.join(", ")),
+    };
+    ConfigIssue {
+        key: key.to_string(),
+        value: value.to_string(),
+        origin: origin.to_string(),
+        problem: format!("unknown key; {hint}"),
+    }
+}
+
+pub(super) fn section_names(known: &BTreeMap<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> =
+        known.keys().filter_map(|k| k.split('.').next().map(str::to_string)).collect();
+    names.dedup();
+    names
+}
+
+/// The known key nearest to `key` by edit distance, if it is close enough to be a typo.
+pub(super) fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known.map(|k| (edit_distance(key, k), k)).filter(|(d, _)| *d <= 3).min().map(|(_, k)| k)
+}
+
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub(super) fn type_issue(e: &config::ConfigError, origins: &BTreeMap<String, Origin>) -> ConfigIssue {
+    let text = e.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("configuration")
+        .to_string();
+    let origin = origins.get(&key).map_or("configuration".to_string(), Origin::to_string);
+    ConfigIssue { key, value: String::new(), origin, problem: text }
+}

@@ -1,0 +1,224 @@
+//! The raw settings, one struct per `config/default.toml` section, as the `config` crate
+//! deserializes them; [`super::validate`] turns them into a typed [`super::Plan`].
+
+use super::*;
+
+/// Raw settings as written in `config/default.toml`; see that file for each key's meaning.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    /// What to read and where to write.
+    pub job: JobSettings,
+    /// Chunking, parallelism and back-pressure.
+    pub pipeline: PipelineSettings,
+    /// Header names of the analysed columns.
+    pub columns: Columns,
+    /// Hottest-time report.
+    pub hottest: HottestSettings,
+    /// Temperature-band window report.
+    pub window: WindowSettings,
+    /// Next-month forecast report.
+    pub forecast: ForecastSettings,
+    /// Logging and progress.
+    pub log: LogSettings,
+    /// Durable checkpoints.
+    pub checkpoint: CheckpointSettings,
+    /// Restart policy.
+    pub supervision: SupervisionSettings,
+    /// Deliberate faults for drills.
+    pub faults: FaultSettings,
+}
+
+impl Settings {
+    /// The built-in defaults of `config/default.toml`, without any other layer.
+    pub fn defaults() -> Settings {
+        toml::from_str(DEFAULT_TOML).expect("config/default.toml matches Settings (tested)")
+    }
+}
+
+impl Default for Columns {
+    /// The column names of a Davis WeatherLink export, as in `config/default.toml`.
+    fn default() -> Columns {
+        Settings::defaults().columns
+    }
+}
+
+/// `[job]`: the input, the output and the tolerance for bad rows.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct JobSettings {
+    /// URL, path or `-`.
+    pub source: String,
+    /// Output directory.
+    pub out: String,
+    /// `YYYY-MM`.
+    pub reference_month: String,
+    /// Fraction of rows that may be rejected.
+    pub max_reject_ratio: f64,
+}
+
+/// `[pipeline]`: the knobs that trade memory for speed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PipelineSettings {
+    /// Target chunk size.
+    pub chunk_size: ByteSize,
+    /// Parse threads.
+    pub parse_workers: u64,
+    /// Chunks in flight.
+    pub in_flight: u64,
+    /// Longest accepted line.
+    pub max_line: ByteSize,
+    /// HTTP connect timeout.
+    pub connect_timeout_secs: u64,
+    /// HTTP read timeout.
+    pub read_timeout_secs: u64,
+    /// Retries of a failed read.
+    pub fetch_retries: u64,
+    /// First delay before a retry.
+    pub retry_backoff_ms: u64,
+}
+
+/// `[columns]`: which header names hold the fields the analyses need.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Columns {
+    /// `dd/mm/yyyy` column.
+    pub date: String,
+    /// `HH:MM` column.
+    pub time: String,
+    /// Outside Temperature.
+    pub outside: String,
+    /// Hi Temperature.
+    pub hi: String,
+    /// Low Temperature.
+    pub low: String,
+}
+
+/// `[hottest]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct HottestSettings {
+    /// Length of the top-days list.
+    pub top_days: u64,
+}
+
+/// `[window]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WindowSettings {
+    /// Window length in days.
+    pub days: u64,
+    /// Hi Temperature band centre.
+    pub hi_center: f64,
+    /// Hi Temperature band half-width.
+    pub hi_tolerance: f64,
+    /// Low Temperature band centre.
+    pub low_center: f64,
+    /// Low Temperature band half-width.
+    pub low_tolerance: f64,
+}
+
+/// `[forecast]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ForecastSettings {
+    /// `offset` or `proportional`.
+    pub method: String,
+    /// Base temperature.
+    pub base: f64,
+    /// Decimal places of the output.
+    pub decimals: u64,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LogSettings {
+    /// tracing filter.
+    pub level: String,
+    /// `pretty` or `json`.
+    pub format: String,
+    /// `auto`, `bar`, `log`, `off`.
+    pub progress: String,
+    /// Seconds between progress lines.
+    pub progress_interval_secs: u64,
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CheckpointSettings {
+    /// Write checkpoints at all.
+    pub enabled: bool,
+    /// Chunks between checkpoints.
+    pub every_chunks: u64,
+    /// Seconds between checkpoints at most (while chunks arrive).
+    pub every_secs: u64,
+    /// Folder; empty = `.wxflow-checkpoint` inside the output directory.
+    pub dir: String,
+}
+
+/// `[supervision]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SupervisionSettings {
+    /// Restarts allowed within `within_secs`.
+    pub max_restarts: u64,
+    /// The intensity window.
+    pub within_secs: u64,
+    /// First restart delay.
+    pub backoff_initial_ms: u64,
+    /// Longest restart delay.
+    pub backoff_max_ms: u64,
+    /// Growth of the delay per restart.
+    pub backoff_multiplier: f64,
+    /// Random spread of the delay, as a fraction.
+    pub jitter: f64,
+}
+
+/// `[faults]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FaultSettings {
+    /// Armed fault specs, see [`crate::faults`].
+    pub inject: Vec<String>,
+    /// Task actor to slow down, or `none`.
+    pub slow_task: String,
+    /// Delay per chunk.
+    pub slow_task_delay_ms: u64,
+}
+
+/// A byte count written as an integer or as text with a unit (`64KiB`, `1MiB`, `4MB`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(into = "String")]
+pub struct ByteSize(pub String);
+
+impl From<ByteSize> for String {
+    fn from(b: ByteSize) -> String {
+        b.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        Ok(ByteSize(match Raw::deserialize(d)? {
+            Raw::Int(n) => n.to_string(),
+            Raw::Text(s) => s,
+        }))
+    }
+}
+
+/// Parses `1048576`, `64KiB`, `1MiB`, `2GiB`, `4MB`, `10kb` into bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
