@@ -46,7 +46,7 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     }
     let store = Store::new(plan.checkpoint.dir.clone());
     if args.fresh {
-        store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source })?;
+        clear_checkpoint(&store)?;
     }
     let resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
     let out = OutputDir::prepare(&plan.out, args.force || resume.is_some())?;
@@ -93,9 +93,14 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     };
     outcome.restarts = supervisor.counts();
     write_reports(&out, &outcome)?;
-    store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source })?;
+    clear_checkpoint(&store)?;
     print_summary(plan, &out, &outcome);
     Ok(())
+}
+
+/// Removes the checkpoint (`--fresh`, or the job completed).
+fn clear_checkpoint(store: &Store) -> Result<(), Error> {
+    store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source }.into())
 }
 
 /// The checkpoint of an interrupted run that this run can continue, or `None` to start fresh.

@@ -206,6 +206,15 @@ fn small_input(dir: &Path) -> PathBuf {
     input
 }
 
+/// A 4 MB input and an output directory left with a checkpoint by `abort@chunk`.
+fn interrupted(chunk: u32) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = small_input(dir.path());
+    let out = dir.path().join("out");
+    abort_at(input.to_str().unwrap(), &out, chunk);
+    (dir, input, out)
+}
+
 #[test]
 fn abort_then_rerun_resumes_and_matches_a_clean_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,11 +239,8 @@ fn abort_then_rerun_resumes_and_matches_a_clean_run() {
 
 #[test]
 fn fresh_discards_the_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = small_input(dir.path());
+    let (_dir, input, out) = interrupted(20);
     let source = input.to_str().unwrap();
-    let out = dir.path().join("out");
-    abort_at(source, &out, 20);
     let o = wxflow().args(run_args(source, &out, &["--fresh"])).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("resuming"), "{}", stderr(&o));
@@ -243,11 +249,8 @@ fn fresh_discards_the_checkpoint() {
 
 #[test]
 fn a_changed_file_is_refused_naming_what_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = small_input(dir.path());
+    let (_dir, input, out) = interrupted(20);
     let source = input.to_str().unwrap();
-    let out = dir.path().join("out");
-    abort_at(source, &out, 20);
     let mut data = std::fs::read(&input).unwrap();
     data.truncate(data.len() / 2);
     std::fs::write(&input, &data).unwrap();
@@ -259,11 +262,8 @@ fn a_changed_file_is_refused_naming_what_changed() {
 
 #[test]
 fn other_settings_are_refused_naming_the_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = small_input(dir.path());
+    let (_dir, input, out) = interrupted(20);
     let source = input.to_str().unwrap();
-    let out = dir.path().join("out");
-    abort_at(source, &out, 20);
     let o = wxflow().args(run_args(source, &out, &["--set", "window.hi_center=20.0"])).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
@@ -278,10 +278,7 @@ fn other_settings_are_refused_naming_the_keys() {
 
 #[test]
 fn standard_input_cannot_resume_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = small_input(dir.path());
-    let out = dir.path().join("out");
-    abort_at(input.to_str().unwrap(), &out, 20);
+    let (_dir, input, out) = interrupted(20);
     let o = wxflow().args(run_args("-", &out, &[])).pipe_stdin(&input).unwrap().output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);

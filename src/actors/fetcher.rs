@@ -330,7 +330,7 @@ impl Retry {
             }
             self.left -= 1;
             self.count += 1;
-            let wait = jitter(self.delay);
+            let wait = crate::actors::supervisor::jittered(self.delay, 0.25);
             tracing::warn!(
                 "reading {} failed at byte {offset} ({error}); retry {} in {} ms, from byte {offset}",
                 setup.spec.describe(),
@@ -356,14 +356,6 @@ fn transient(e: &crate::error::SourceError) -> bool {
         SourceError::HttpStatus { status, .. } => status.starts_with('5'),
         SourceError::Open { .. } | SourceError::Changed { .. } => false,
     }
-}
-
-/// ±25% random spread, so that many clients do not retry in lockstep.
-fn jitter(d: std::time::Duration) -> std::time::Duration {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    d.mul_f64(factor)
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::SupervisionPlan;
@@ -46,21 +47,12 @@ pub struct Supervisor {
     plan: SupervisionPlan,
     recent: VecDeque<Instant>,
     counts: BTreeMap<&'static str, u64>,
-    seed: u64,
 }
 
 impl Supervisor {
     /// A supervisor applying `plan`.
     pub fn new(plan: SupervisionPlan) -> Supervisor {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Supervisor {
-            plan,
-            recent: VecDeque::new(),
-            counts: ACTORS.iter().map(|a| (*a, 0)).collect(),
-            seed: seed | 1,
-        }
+        Supervisor { plan, recent: VecDeque::new(), counts: ACTORS.iter().map(|a| (*a, 0)).collect() }
     }
 
     /// Records a failure of `actor`: the delay before restarting, or [`Error::GaveUp`] when the
@@ -83,21 +75,27 @@ impl Supervisor {
         *self.counts.entry(actor).or_default() += 1;
         let n = self.recent.len() as i32 - 1;
         let base = self.plan.backoff_initial.mul_f64(self.plan.multiplier.powi(n)).min(self.plan.backoff_max);
-        Ok(base.mul_f64(1.0 + self.plan.jitter * (2.0 * self.unit() - 1.0)))
+        Ok(jittered(base, self.plan.jitter))
     }
 
     /// Restarts so far, per actor, zeros included.
     pub fn counts(&self) -> BTreeMap<String, u64> {
         self.counts.iter().map(|(a, n)| (a.to_string(), *n)).collect()
     }
+}
 
-    /// A number in [0, 1) for jitter (xorshift).
-    fn unit(&mut self) -> f64 {
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        (self.seed % 1_000_000) as f64 / 1_000_000.0
-    }
+/// `d` spread by ±`spread` (a fraction) at random, so that restarts and retries of many jobs or
+/// clients do not happen in lockstep. Not for anything a result depends on.
+pub fn jittered(d: Duration, spread: f64) -> Duration {
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |t| t.as_nanos() as u64);
+    let mut x = SEED.fetch_add(now | 1, Ordering::Relaxed) ^ now;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let unit = (x % 1_000_000) as f64 / 1_000_000.0;
+    d.mul_f64((1.0 + spread * (2.0 * unit - 1.0)).max(0.0))
 }
 
 #[cfg(test)]
@@ -112,6 +110,14 @@ mod tests {
             backoff_max: Duration::from_millis(250),
             multiplier: 2.0,
             jitter: 0.0,
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_its_spread() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_millis(1000), 0.25).as_millis();
+            assert!((750..=1250).contains(&d), "{d}");
         }
     }
 

@@ -31,8 +31,6 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// Set when the latest checkpoint was unusable and the previous one was taken.
     pub warning: Option<String>,
-    /// The file it came from.
-    pub path: PathBuf,
 }
 
 /// Why no checkpoint could be read.
@@ -124,7 +122,7 @@ impl Store {
         }
         let first = read(&latest);
         let first_err = match first {
-            Ok(snapshot) => return Ok(Some(Loaded { snapshot, warning: None, path: latest })),
+            Ok(snapshot) => return Ok(Some(Loaded { snapshot, warning: None })),
             Err(e) => e,
         };
         match read(&previous) {
@@ -135,7 +133,6 @@ impl Store {
                     latest.display(),
                     previous.display()
                 )),
-                path: previous,
             })),
             Err(second) => Err(StoreError::Corrupt {
                 dir: self.dir.clone(),
@@ -154,11 +151,6 @@ impl Store {
         }
         let _ = fs::remove_dir(&self.dir); // only succeeds when empty
         Ok(())
-    }
-
-    /// True when any checkpoint file exists.
-    pub fn exists(&self) -> bool {
-        [LATEST, PREVIOUS].iter().any(|n| self.dir.join(n).exists())
     }
 }
 
@@ -256,7 +248,7 @@ mod tests {
         let e = store.load().unwrap_err().to_string();
         assert!(e.contains("--fresh") && e.contains(PREVIOUS), "{e}");
         store.clear().unwrap();
-        assert!(!store.exists() && !dir.path().join("cp").exists());
+        assert!(store.load().unwrap().is_none() && !dir.path().join("cp").exists());
     }
 
     #[test]
