@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::actors::supervisor::Supervisor;
 use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand, GenArgs, RunArgs};
@@ -64,17 +65,17 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     }
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
     let display = Display::choose(&plan.log.progress, interval);
-    let mut supervisor = Supervisor::new(plan.supervision.clone());
+    let supervisor = Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone())));
     let mut resume = resume;
     let mut outcome = loop {
-        match crate::pipeline::run_blocking(plan, &out, display, resume.take()) {
+        match crate::pipeline::run_blocking(plan, &out, display, resume.take(), &supervisor) {
             Err(Error::ActorFailed { actor, detail }) => {
-                let delay = supervisor.failed(actor, &detail)?;
+                let delay = supervisor.lock().unwrap_or_else(|e| e.into_inner()).failed(actor, &detail)?;
                 if plan.source == SourceSpec::Stdin {
                     return Err(Error::ActorFailed {
                         actor,
                         detail: format!(
-                            "{detail}; standard input cannot be re-read, so the pipeline cannot restart"
+                            "{detail}; standard input cannot be read again, so the {actor} actor cannot be restarted"
                         ),
                     });
                 }
@@ -91,7 +92,7 @@ fn run(args: &RunArgs) -> Result<(), Error> {
             other => break other?,
         }
     };
-    outcome.restarts = supervisor.counts();
+    outcome.restarts = supervisor.lock().unwrap_or_else(|e| e.into_inner()).counts();
     write_reports(&out, &outcome)?;
     clear_checkpoint(&store)?;
     print_summary(plan, &out, &outcome);

@@ -12,10 +12,11 @@ use crate::actors::checkpoint::{
 };
 use crate::actors::fetcher::{Fetch, FetchFrom, FetchReport, FetchSetup, Fetcher};
 use crate::actors::parsers::ParsePool;
+use crate::actors::replay::ReplaySource;
 use crate::actors::router::Router;
-use crate::actors::supervisor::Failures;
+use crate::actors::supervisor::{Failures, SharedSupervisor};
 use crate::actors::task::{TaskActor, TaskState, TaskWiring};
-use crate::config::{Plan, TaskKind};
+use crate::config::Plan;
 use crate::durable::store::Store;
 use crate::durable::{Position, Snapshot};
 use crate::error::{DataError, Error};
@@ -34,9 +35,10 @@ pub fn run_blocking(
     out: &OutputDir,
     display: progress::Display,
     resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
     let system = actix::System::new();
-    system.block_on(run(plan, out, display, resume))
+    system.block_on(run(plan, out, display, resume, supervisor))
 }
 
 /// The actors of one job.
@@ -52,6 +54,7 @@ pub async fn run(
     out: &OutputDir,
     display: progress::Display,
     resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
@@ -68,7 +71,8 @@ pub async fn run(
     });
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
     let faults = Arc::new(plan.faults.armed.clone());
-    let wiring = (faults.clone(), fatal_tx.clone());
+    let wiring =
+        Wiring { faults: faults.clone(), failures: fatal_tx.clone(), supervisor: supervisor.clone() };
     let topology = start_actors(plan, out, progress.clone(), facts.clone(), resume.as_ref(), wiring)?;
     let pool = ParsePool::start(
         plan.pipeline.parse_workers,
@@ -122,14 +126,10 @@ fn start_fetcher(
     stop: tokio::sync::watch::Receiver<Option<i32>>,
 ) -> Fetcher {
     let p = &plan.pipeline;
-    let open = OpenOptions {
-        block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
-        connect_timeout: p.connect_timeout,
-        read_timeout: p.read_timeout,
-    };
     let resume = resume.map(|s| FetchFrom {
         from: ResumeFrom {
             offset: s.position.byte,
+            until: None,
             expect: s.source,
             dir: plan.checkpoint.dir.display().to_string(),
         },
@@ -139,7 +139,7 @@ fn start_fetcher(
     });
     let setup = FetchSetup {
         spec: plan.source.clone(),
-        open,
+        open: open_options(plan),
         sizes: (p.chunk_size, p.max_line),
         columns: plan.columns.clone(),
         epochs: (plan.checkpoint.every_chunks, plan.checkpoint.every_secs),
@@ -192,15 +192,31 @@ async fn stop_gracefully(
     Err(Error::Interrupted { signal, byte: report.watermark, saved })
 }
 
+/// How sources are opened: by the fetcher, and again by a restarted task actor's replay.
+fn open_options(plan: &Plan) -> OpenOptions {
+    let p = &plan.pipeline;
+    OpenOptions {
+        block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
+        connect_timeout: p.connect_timeout,
+        read_timeout: p.read_timeout,
+    }
+}
+
+/// What every actor of a job shares for failures.
+struct Wiring {
+    faults: Arc<crate::faults::Faults>,
+    failures: Failures,
+    supervisor: SharedSupervisor,
+}
+
 fn start_actors(
     plan: &Plan,
     out: &OutputDir,
     progress: Arc<Progress>,
     facts: Arc<JobFacts>,
     resume: Option<&Snapshot>,
-    (faults, failures): (Arc<crate::faults::Faults>, Failures),
+    Wiring { faults, failures, supervisor }: Wiring,
 ) -> Result<Topology, Error> {
-    let delay = |kind: TaskKind| plan.faults.slow_task.filter(|(k, _)| *k == kind).map(|(_, d)| d);
     let (start, writer) = match resume {
         Some(s) => (
             Start {
@@ -229,23 +245,30 @@ fn start_actors(
         settings: plan.result_settings(),
         runs_before: resume.map_or(0, |s| s.runs),
         checkpoints_before: resume.map_or(0, |s| s.checkpoints),
-        facts,
+        facts: facts.clone(),
         faults: faults.clone(),
         failures: failures.clone(),
     };
+    let replay = Arc::new(ReplaySource {
+        spec: plan.source.clone(),
+        open: open_options(plan),
+        facts,
+        dir: plan.checkpoint.dir.display().to_string(),
+    });
     let checkpoint = Checkpoint::new(writer, start, progress, durability).start();
     let sink = checkpoint.clone().recipient();
     let empty = empty_states(plan);
     let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
-    let wiring = |kind| TaskWiring {
+    let wiring = || TaskWiring {
         sink: sink.clone(),
-        delay: delay(kind),
         faults: faults.clone(),
         failures: failures.clone(),
+        supervisor: supervisor.clone(),
+        replay: replay.clone(),
     };
-    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, wiring(TaskKind::Hottest));
-    let window = start_task(&arbiters[1], "window", empty.window, wiring(TaskKind::Window));
-    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, wiring(TaskKind::Forecast));
+    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, wiring());
+    let window = start_task(&arbiters[1], "window", empty.window, wiring());
+    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, wiring());
     let router = Router::new(
         vec![
             (hottest.clone().recipient(), hottest.recipient()),

@@ -105,6 +105,8 @@ pub struct JobFacts {
     pub identity: OnceLock<SourceIdentity>,
     /// The header line and the blank lines before it.
     pub header: OnceLock<(Vec<u8>, u64)>,
+    /// The header's schema, for actors that parse chunks again (replay).
+    pub schema: OnceLock<Arc<crate::schema::Schema>>,
 }
 
 /// Where and whether checkpoints are written.

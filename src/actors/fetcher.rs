@@ -196,6 +196,7 @@ impl Run {
                 schema = self.header(eof)?.map(Arc::new);
             }
             let Some(schema) = &schema else { continue };
+            let _ = setup.facts.schema.set(schema.clone());
             while let Some(chunk) = self.chunker.next_chunk()? {
                 self.dispatch(chunk, schema, false).await?;
             }
@@ -339,7 +340,7 @@ impl Retry {
             );
             tokio::time::sleep(wait).await;
             self.delay = (self.delay * 2).min(MAX_BACKOFF);
-            let from = ResumeFrom { offset, expect: expect.clone(), dir: "this run".into() };
+            let from = ResumeFrom { offset, until: None, expect: expect.clone(), dir: "this run".into() };
             match source::open(&setup.spec, &setup.open, Some(&from)).await {
                 Ok(opened) => return Ok(opened.stream),
                 Err(e) => error = e,

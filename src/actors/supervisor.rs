@@ -5,7 +5,8 @@
 //! `catch_unwind` and turns a panic into an [`Error::ActorFailed`] on the job's failure channel;
 //! the job then stops its actors and [`Supervisor`] decides whether and when to restart the
 //! pipeline from the last checkpoint — Erlang/OTP's restart intensity (at most `max_restarts`
-//! within `within`) with Flink's exponential-delay backoff and jitter.
+//! within `within`) with Flink's exponential-delay backoff and jitter. Task actors are restarted
+//! one-for-one instead (see [`crate::actors::task`]), under the same supervisor.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,17 +20,25 @@ use crate::faults::ACTORS;
 /// Where actors report their failures; the job listens on the other end.
 pub type Failures = tokio::sync::mpsc::Sender<Error>;
 
+/// One supervisor per job, shared by the pipeline (which restarts everything) and the task
+/// actors (which restart on their own), so that the restart intensity counts both.
+pub type SharedSupervisor = std::sync::Arc<std::sync::Mutex<Supervisor>>;
+
 /// Runs `body`; a panic is reported as a failure of `actor` and gives `None`.
 pub fn guarded<T>(actor: &'static str, failures: &Failures, body: impl FnOnce() -> T) -> Option<T> {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch_panic(body) {
         Ok(value) => Some(value),
-        Err(panic) => {
-            let detail = panic_text(panic.as_ref());
+        Err(detail) => {
             tracing::error!(actor, "actor failed: {detail}");
             let _ = failures.try_send(Error::ActorFailed { actor, detail });
             None
         }
     }
+}
+
+/// Runs `body`; a panic comes back as its message, for an actor that recovers by itself.
+pub fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(body)).map_err(|panic| panic_text(panic.as_ref()))
 }
 
 /// The message of a caught panic.
