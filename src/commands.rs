@@ -65,7 +65,13 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     }
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
     let display = Display::choose(&plan.log.progress, interval);
-    let supervisor = Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone())));
+    let history = resume.as_ref().map_or((Default::default(), 0), |s| (s.restarts.clone(), s.retries));
+    let supervisor =
+        Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone()).with_history(&history.0, history.1)));
+    // An in-process restart continues this run: it is not another run, and where this run
+    // resumed from stays what it was.
+    let (resumed, runs_before) =
+        (resume.as_ref().map(Snapshot::resumed), resume.as_ref().map_or(0, |s| s.runs));
     let mut resume = resume;
     let mut outcome = loop {
         match crate::pipeline::run_blocking(plan, &out, display, resume.take(), &supervisor) {
@@ -81,6 +87,9 @@ fn run(args: &RunArgs) -> Result<(), Error> {
                 }
                 std::thread::sleep(delay);
                 resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
+                if let Some(s) = resume.as_mut() {
+                    s.runs = runs_before;
+                }
                 let from = resume.as_ref().map_or(0, |s| s.position.byte);
                 let text = format!(
                     "the {actor} actor failed ({detail}); restarting the pipeline from byte {from} after {} ms",
@@ -92,7 +101,9 @@ fn run(args: &RunArgs) -> Result<(), Error> {
             other => break other?,
         }
     };
-    outcome.restarts = supervisor.lock().unwrap_or_else(|e| e.into_inner()).counts();
+    let record = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+    (outcome.restarts, outcome.retries, outcome.resumed) = (record.counts(), record.retries(), resumed);
+    drop(record);
     write_reports(&out, &outcome)?;
     clear_checkpoint(&store)?;
     print_summary(plan, &out, &outcome);

@@ -22,7 +22,7 @@ use crate::durable::{Position, Snapshot};
 use crate::error::{DataError, Error};
 use crate::output::OutputDir;
 use crate::progress::{self, Progress};
-use crate::report::{Outcome, PipelineStats, Resumed};
+use crate::report::{Outcome, PipelineStats};
 use crate::source::{OpenOptions, ResumeFrom};
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
@@ -46,6 +46,7 @@ struct Topology {
     arbiters: Vec<Arbiter>,
     checkpoint: Addr<Checkpoint>,
     router: Addr<Router>,
+    supervisor: SharedSupervisor,
 }
 
 /// Runs a job inside an actix system.
@@ -63,12 +64,7 @@ pub async fn run(
     let _reporter = progress::start(progress.clone(), display);
     let gate = Gate::new(plan.pipeline.in_flight);
     let facts = Arc::new(JobFacts::default());
-    let resumed = resume.as_ref().map(|s| Resumed {
-        byte: s.position.byte,
-        line: s.position.line,
-        rows: s.rows.processed,
-        runs: s.runs + 1,
-    });
+    let resumed = resume.as_ref().map(Snapshot::resumed);
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
     let faults = Arc::new(plan.faults.armed.clone());
     let wiring =
@@ -148,6 +144,7 @@ fn start_fetcher(
         faults: plan.faults.armed.clone(),
         resume,
         retries: (p.fetch_retries, p.retry_backoff),
+        supervisor: topology.supervisor.clone(),
         stop,
     };
     Fetcher::new(setup, gate, progress)
@@ -248,6 +245,7 @@ fn start_actors(
         facts: facts.clone(),
         faults: faults.clone(),
         failures: failures.clone(),
+        supervisor: supervisor.clone(),
     };
     let replay = Arc::new(ReplaySource {
         spec: plan.source.clone(),
@@ -280,7 +278,7 @@ fn start_actors(
         failures,
     )
     .start();
-    Ok(Topology { arbiters, checkpoint, router })
+    Ok(Topology { arbiters, checkpoint, router, supervisor })
 }
 
 /// Fresh analysis states for this plan.

@@ -71,6 +71,7 @@ fn a_panic_in_any_actor_is_survived_with_identical_results() {
             assert!(e.contains("restarting the pipeline from byte"), "{e}");
         }
         assert_same(&clean, &out);
+        assert!(summary(&out)["resumed"].is_null(), "a restart within a run is not a resume");
         let restarts = &summary(&out)["restarts"];
         for other in ACTORS {
             assert_eq!(restarts[other], u64::from(other == actor), "{actor}: {restarts}");
@@ -197,4 +198,27 @@ fn a_task_actor_on_standard_input_cannot_restart_and_says_why() {
         e.contains("standard input cannot be read again, so the window actor cannot be restarted"),
         "{e}"
     );
+}
+
+/// `restarts` and `retries` in `summary.json` cover every run of a job, not only the last: they
+/// travel in the checkpoint.
+#[test]
+fn restarts_and_retries_add_up_across_a_kill_and_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = input(dir.path());
+    let clean = dir.path().join("clean");
+    assert!(run(&source, &clean, &[]).status.success());
+    let out = dir.path().join("out");
+    let faults = ["--fault", "panic:window@5", "--fault", "disconnect@500000", "--fault", "abort@40"];
+    let o = run(&source, &out, &faults);
+    assert!(!o.status.success(), "abort@40 kills the first run: {}", stderr(&o));
+    let o = run(&source, &out, &["--fault", "panic:router@44"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("resuming from byte"), "{e}");
+    assert_same(&clean, &out);
+    let s = summary(&out);
+    assert_eq!(s["retries"], 1, "{s}");
+    assert_eq!((s["restarts"]["window"].as_u64(), s["restarts"]["router"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(s["resumed"]["runs"], 2, "{}", s["resumed"]);
 }

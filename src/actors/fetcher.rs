@@ -83,6 +83,8 @@ pub struct FetchSetup {
     pub resume: Option<FetchFrom>,
     /// How often a failed read is retried, and the first delay.
     pub retries: (u32, std::time::Duration),
+    /// The job's record, where retries are counted.
+    pub supervisor: crate::actors::supervisor::SharedSupervisor,
     /// Becomes `Some(signal)` when the run must stop (SIGINT, SIGTERM).
     pub stop: tokio::sync::watch::Receiver<Option<i32>>,
 }
@@ -331,6 +333,7 @@ impl Retry {
             }
             self.left -= 1;
             self.count += 1;
+            setup.supervisor.lock().unwrap_or_else(|e| e.into_inner()).retried();
             let wait = crate::actors::supervisor::jittered(self.delay, 0.25);
             tracing::warn!(
                 "reading {} failed at byte {offset} ({error}); retry {} in {} ms, from byte {offset}",

@@ -56,12 +56,42 @@ pub struct Supervisor {
     plan: SupervisionPlan,
     recent: VecDeque<Instant>,
     counts: BTreeMap<&'static str, u64>,
+    retries: u64,
 }
 
 impl Supervisor {
     /// A supervisor applying `plan`.
     pub fn new(plan: SupervisionPlan) -> Supervisor {
-        Supervisor { plan, recent: VecDeque::new(), counts: ACTORS.iter().map(|a| (*a, 0)).collect() }
+        Supervisor {
+            plan,
+            recent: VecDeque::new(),
+            counts: ACTORS.iter().map(|a| (*a, 0)).collect(),
+            retries: 0,
+        }
+    }
+
+    /// Continues the record of earlier runs of the same job (from its checkpoint), so that the
+    /// counts a finished job reports cover every run. The restart intensity still counts only
+    /// recent restarts.
+    pub fn with_history(mut self, restarts: &BTreeMap<String, u64>, retries: u64) -> Supervisor {
+        for (actor, n) in restarts {
+            if let Some(count) = self.counts.iter_mut().find(|(a, _)| **a == actor.as_str()) {
+                *count.1 += n;
+            }
+        }
+        self.retries += retries;
+        self
+    }
+
+    /// Records a fetch retry (a reopened source); retries are not restarts and have their own
+    /// limit (`pipeline.fetch_retries`).
+    pub fn retried(&mut self) {
+        self.retries += 1;
+    }
+
+    /// Fetch retries so far.
+    pub fn retries(&self) -> u64 {
+        self.retries
     }
 
     /// Records a failure of `actor`: the delay before restarting, or [`Error::GaveUp`] when the
@@ -140,6 +170,19 @@ mod tests {
         assert!(e.contains("3 restarts within 60 s") && e.contains("window actor failed: boom again"), "{e}");
         assert_eq!(s.counts()["window"], 2);
         assert_eq!(s.counts()["fetcher"], 0);
+    }
+
+    #[test]
+    fn counts_continue_from_earlier_runs_but_intensity_does_not() {
+        let earlier = [("window".to_string(), 5), ("router".to_string(), 1)].into();
+        let mut s = Supervisor::new(plan(1)).with_history(&earlier, 4);
+        s.retried();
+        assert_eq!(
+            s.failed("window", "boom").unwrap(),
+            Duration::from_millis(100),
+            "earlier runs do not count"
+        );
+        assert_eq!((s.counts()["window"], s.counts()["router"], s.retries()), (6, 1, 5));
     }
 
     #[test]
