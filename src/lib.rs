@@ -13,6 +13,7 @@ pub mod durable;
 pub mod error;
 pub mod faults;
 pub mod gen;
+pub mod job;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
