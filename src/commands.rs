@@ -21,11 +21,24 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Config(ConfigCommand::Check(args))) => config_check(&args),
         Some(Command::Gen(args)) => gen(&args),
+        Some(Command::Daemon(args)) => daemon(&args),
+        Some(Command::Submit(args)) => crate::client::submit(&args),
+        Some(Command::Jobs(args)) => crate::client::jobs(&args),
+        Some(Command::Status(args)) => crate::client::status(&args),
+        Some(Command::Cancel(args)) => crate::client::cancel(&args),
+        Some(Command::Resume(args)) => crate::client::resume(&args),
     }
 }
 
 fn resolve(args: &ConfigArgs) -> Result<Resolved, Error> {
     Ok(config::resolve(&Layers::from_process(args.config.clone(), args.overrides()))?)
+}
+
+/// `wxflow daemon`: the configuration layers as for `run` (file and environment), then serve.
+fn daemon(args: &crate::cli::ClientArgs) -> Result<(), Error> {
+    let resolved = config::resolve(&Layers::from_process(args.config.clone(), Vec::new()))?;
+    init_logging(&resolved.plan);
+    crate::daemon::serve(&resolved.plan, args.config.clone())
 }
 
 fn config_check(args: &ConfigArgs) -> Result<(), Error> {

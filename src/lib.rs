@@ -6,8 +6,10 @@
 pub mod actors;
 pub mod chunk;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod date;
 pub mod durable;
 pub mod error;

@@ -1,0 +1,116 @@
+//! `wxflow daemon`: a local service that runs jobs submitted over HTTP through the same pipeline
+//! as `wxflow run`, keeps them in a durable registry, and shows what it is doing.
+//!
+//! [`api`] (actix-web routes) → [`scheduler`] (queue, running jobs, one lock) → [`crate::job`]
+//! on a thread per running job; [`registry`] persists jobs atomically, [`security`] confines
+//! sources and outputs, [`metrics`] serves Prometheus text.
+
+pub mod api;
+pub mod metrics;
+pub mod registry;
+pub mod scheduler;
+pub mod security;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::config::{DaemonPlan, Plan};
+use crate::error::{Error, OutputError};
+use scheduler::Scheduler;
+
+/// File in `daemon.state_dir` holding the address actually bound, for clients and tests.
+pub const ADDR_FILE: &str = "daemon.addr";
+
+/// A request the daemon refuses or cannot serve: an HTTP status and a JSON body
+/// `{"error": "...", "detail": ...}` saying what is wrong and what to do.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// Short category.
+    pub error: String,
+    /// What exactly, and how to fix it (text or a list of problems).
+    pub detail: Value,
+}
+
+impl Refusal {
+    /// A refusal with a text detail.
+    pub fn new(status: u16, error: &str, detail: impl Into<String>) -> Refusal {
+        Refusal { status, error: error.into(), detail: Value::String(detail.into()) }
+    }
+
+    /// A 400.
+    pub fn bad_request(error: &str, detail: impl Into<String>) -> Refusal {
+        Refusal::new(400, error, detail)
+    }
+
+    /// A 500.
+    pub fn internal(error: &str, detail: impl Into<String>) -> Refusal {
+        Refusal::new(500, error, detail)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        json!({"error": self.error, "detail": self.detail})
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM; then checkpoints running jobs and returns within
+/// `daemon.shutdown_timeout_secs`.
+pub fn serve(plan: &Plan, config_file: Option<PathBuf>) -> Result<(), Error> {
+    let d = &plan.daemon;
+    security::check_listen(d.listen, d.auth_token.as_deref()).map_err(Error::Usage)?;
+    let scheduler = Scheduler::open(d, config_file)?;
+    let system = actix_web::rt::System::new();
+    system.block_on(run(scheduler, d.clone()))
+}
+
+async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
+    let server = api::server(scheduler.clone(), &d)?;
+    let addr =
+        server.addrs.first().copied().ok_or_else(|| Error::Internal("the server bound no address".into()))?;
+    registry::write_atomic(&d.state_dir, ADDR_FILE, addr.to_string().as_bytes()).map_err(|e| {
+        Error::Output(OutputError::Write {
+            path: d.state_dir.join(ADDR_FILE),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })?;
+    tracing::info!("listening on http://{addr}");
+    eprintln!("wxflow daemon: listening on http://{addr} (state in {})", d.state_dir.display());
+    let handle = server.server.handle();
+    let serving = actix_web::rt::spawn(server.server);
+    let signal = wait_for_signal().await;
+    tracing::info!("{signal}: stopping; running jobs are checkpointed");
+    eprintln!(
+        "wxflow daemon: {signal}: checkpointing running jobs (at most {} s)",
+        d.shutdown_timeout.as_secs()
+    );
+    let (timeout, sched) = (d.shutdown_timeout, scheduler.clone());
+    let left = actix_web::rt::task::spawn_blocking(move || sched.shutdown(timeout)).await.unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(
+            "{left} job(s) did not finish checkpointing in time; they resume from their last checkpoint"
+        );
+    }
+    let _ = std::fs::remove_file(d.state_dir.join(ADDR_FILE));
+    handle.stop(false).await;
+    let _ = serving.await;
+    eprintln!("wxflow daemon: stopped");
+    Ok(())
+}
+
+/// Resolves with the name of the first SIGINT or SIGTERM.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
