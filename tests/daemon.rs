@@ -377,3 +377,56 @@ fn concurrent_submissions_never_run_more_than_max_concurrent_jobs_and_health_sta
     assert_eq!(metric(&m, "wxflow_rows_processed_total"), 12.0 * rows);
     assert_eq!(metric(&m, "wxflow_jobs{state=\"succeeded\"}"), 12.0);
 }
+
+#[test]
+fn the_client_commands_talk_to_the_daemon_and_say_when_none_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = config(dir, "max_concurrent_jobs = 1");
+    let cli = |args: &[&str]| {
+        wxflow().args(args).arg("--config").arg(&config).timeout(Duration::from_secs(120)).output().unwrap()
+    };
+    let o = cli(&["jobs"]);
+    assert_eq!(o.status.code(), Some(7), "no daemon: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no wxflow daemon answers") && stderr(&o).contains("wxflow daemon"),
+        "{}",
+        stderr(&o)
+    );
+
+    let source = sample_input(dir);
+    let daemon = Daemon::start(dir);
+    let o = cli(&[
+        "submit",
+        &source,
+        "--output",
+        "first",
+        "--set",
+        "window.days=7",
+        "--set",
+        r#"faults.inject=["slow:hottest:100"]"#,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let o = cli(&["submit", &source, "--output", "second"]);
+    let second = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let o = cli(&["jobs"]);
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(table.starts_with("ID") && table.contains(&first) && table.contains("queued"), "{table}");
+    let o = cli(&["cancel", &second]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(daemon.job(&second)["state"], "cancelled");
+    let o = cli(&["resume", &second]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cli(&["status", &first, "--watch"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(shown.contains("succeeded") && shown.contains("rejected  5"), "{shown}");
+    daemon.wait_for(&second, "succeeded", 120);
+    let o = cli(&["submit", "-", "--output", "stdin"]);
+    assert_eq!(o.status.code(), Some(2), "a refusal is a usage error");
+    assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
+    let o = cli(&["status", "j999999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such job"), "{}", stderr(&o));
+}
