@@ -430,3 +430,49 @@ fn the_client_commands_talk_to_the_daemon_and_say_when_none_runs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no such job"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_reload_applies_a_valid_file_to_later_jobs_and_refuses_an_invalid_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let path = config(dir, "");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let source = sample_input(dir);
+    let daemon = Daemon::start(dir);
+    std::fs::write(&path, format!("{original}max_concurrent_jobs = 0\n[window]\ndayz = 3\n")).unwrap();
+    let a = daemon.request("POST", "/v1/reload", None);
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    let text = String::from_utf8_lossy(&a.body).into_owned();
+    assert!(
+        text.contains("daemon.max_concurrent_jobs") && text.contains("window.dayz"),
+        "every problem: {text}"
+    );
+    let id = daemon.submit(&json!({"source": source, "output": "old"}));
+    daemon.wait_for(&id, "succeeded", 120);
+    assert_same(&daemon, &id, &dir.join("out/old"), &reference(dir, "old", &source, &[]));
+
+    let moved = original.replace("127.0.0.1:0", "127.0.0.1:1");
+    std::fs::write(&path, format!("{moved}max_queued_jobs = 0\n[window]\ndays = 7\n")).unwrap();
+    let a = daemon.request("POST", "/v1/reload", None);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json()["restart_needed"], json!(["daemon.listen"]));
+    let full =
+        daemon.request("POST", "/v1/jobs", Some(&json!({"source": source, "output": "none"}).to_string()));
+    assert_eq!(full.status, 429, "max_queued_jobs = 0 applies at once");
+
+    std::fs::write(&path, format!("{original}[window]\ndays = 7\n")).unwrap();
+    let pid = daemon.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let a =
+            daemon.request("POST", "/v1/jobs", Some(&json!({"source": source, "output": "new"}).to_string()));
+        if a.status == 201 {
+            break a.json()["id"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    daemon.wait_for(&id, "succeeded", 120);
+    assert_same(&daemon, &id, &dir.join("out/new"), &reference(dir, "new", &source, &["window.days=7"]));
+}

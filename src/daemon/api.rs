@@ -80,6 +80,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
+        .route("/v1/reload", web::post().to(reload))
         .route("/v1/jobs", web::post().to(submit))
         .route("/v1/jobs", web::get().to(list))
         .route("/v1/jobs/{id}", web::get().to(get))
@@ -154,6 +155,14 @@ async fn submit(s: Shared, body: web::Json<Submission>) -> Result<HttpResponse, 
         .map_err(|e| Refusal::internal("submission failed", e.to_string()))??;
     let id = view["id"].as_str().unwrap_or_default().to_string();
     Ok(HttpResponse::Created().insert_header(("Location", format!("/v1/jobs/{id}"))).json(view))
+}
+
+async fn reload(s: Shared) -> Result<HttpResponse, Refusal> {
+    let s = s.into_inner();
+    let answer = web::block(move || s.reload())
+        .await
+        .map_err(|e| Refusal::internal("reload failed", e.to_string()))??;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 async fn list(s: Shared) -> HttpResponse {

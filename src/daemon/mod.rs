@@ -81,7 +81,7 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     eprintln!("wxflow daemon: listening on http://{addr} (state in {})", d.state_dir.display());
     let handle = server.server.handle();
     let serving = actix_web::rt::spawn(server.server);
-    let signal = wait_for_signal().await;
+    let signal = wait_for_signal(&scheduler).await;
     tracing::info!("{signal}: stopping; running jobs are checkpointed");
     eprintln!(
         "wxflow daemon: {signal}: checkpointing running jobs (at most {} s)",
@@ -101,16 +101,28 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     Ok(())
 }
 
-/// Resolves with the name of the first SIGINT or SIGTERM.
-async fn wait_for_signal() -> &'static str {
+/// Reloads the configuration on each SIGHUP; resolves with the name of the first SIGINT or
+/// SIGTERM.
+async fn wait_for_signal(scheduler: &Arc<Scheduler>) -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
     else {
-        tracing::warn!("cannot listen for SIGINT/SIGTERM");
+        tracing::warn!("cannot listen for SIGINT/SIGTERM/SIGHUP");
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+    loop {
+        tokio::select! {
+            _ = int.recv() => return "SIGINT",
+            _ = term.recv() => return "SIGTERM",
+            _ = hup.recv() => {
+                let s = scheduler.clone();
+                match actix_web::rt::task::spawn_blocking(move || s.reload()).await {
+                    Ok(Ok(answer)) => tracing::info!("SIGHUP: reloaded: {answer}"),
+                    Ok(Err(refusal)) => tracing::error!("SIGHUP: {refusal}"),
+                    Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+                }
+            }
+        }
     }
 }

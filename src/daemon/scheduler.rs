@@ -18,6 +18,10 @@ use crate::job::{self, Done, JobControl};
 use crate::pipeline::Hooks;
 use crate::progress::{Display, Progress};
 
+/// The configuration file as last validated, in `daemon.state_dir`: jobs are planned from this
+/// copy, so an edited file takes effect only once a reload has accepted it.
+const CONFIG_SNAPSHOT: &str = "config.toml";
+
 /// Keys a job may not set: the daemon decides where a job reads, writes and checkpoints.
 const RESERVED: [&str; 3] = ["job.source", "job.out", "checkpoint.dir"];
 
@@ -57,7 +61,6 @@ pub struct Scheduler {
     limits: Mutex<DaemonPlan>,
     config_file: Option<PathBuf>,
     output_root: PathBuf,
-    input_roots: Vec<PathBuf>,
     shared_gate: Arc<Semaphore>,
     /// Counters for `/metrics`.
     pub metrics: super::metrics::Metrics,
@@ -70,11 +73,7 @@ impl Scheduler {
         let output_root = security::canonical_dir(&plan.output_root).map_err(|e| {
             usage(&format!("cannot create daemon.output_root {}", plan.output_root.display()), e)
         })?;
-        let input_roots = plan
-            .input_roots
-            .iter()
-            .map(|r| r.canonicalize().map_err(|e| usage(&format!("daemon.input_roots: {}", r.display()), e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let input_roots = canonical_roots(&plan.input_roots).map_err(Error::Usage)?;
         let mut registry = Registry::open(&plan.state_dir).map_err(|e| Error::Usage(e.to_string()))?;
         let mut pending: Vec<&mut JobRecord> =
             registry.jobs.iter_mut().filter(|j| !j.state.is_final()).collect();
@@ -89,12 +88,14 @@ impl Scheduler {
                 queue.len()
             );
         }
+        if let Some(file) = &config_file {
+            snapshot_config(&plan.state_dir, file).map_err(|r| Error::Usage(r.to_string()))?;
+        }
         let scheduler = Arc::new(Scheduler {
             inner: Mutex::new(Inner { registry, queue, running: HashMap::new(), stopping: false }),
-            limits: Mutex::new(plan.clone()),
+            limits: Mutex::new(DaemonPlan { input_roots, ..plan.clone() }),
             config_file,
             output_root,
-            input_roots,
             shared_gate: Arc::new(Semaphore::new(plan.in_flight_total)),
             metrics: super::metrics::Metrics::new(),
         });
@@ -154,7 +155,7 @@ impl Scheduler {
             })
         };
         let source = check(
-            security::source(&s.source, &self.input_roots).map(Into::into),
+            security::source(&s.source, &limits.input_roots).map(Into::into),
             PathBuf::from("http://127.0.0.1/"),
         );
         let dir = check(security::output_dir(&self.output_root, &s.output), self.output_root.join("unnamed"));
@@ -224,7 +225,8 @@ impl Scheduler {
             set("job.out", dir.display().to_string()),
             set("checkpoint.dir", String::new()),
         ];
-        let mut layers = Layers::from_process(self.config_file.clone(), overrides);
+        let file = self.config_file.as_ref().map(|_| self.limits().state_dir.join(CONFIG_SNAPSHOT));
+        let mut layers = Layers::from_process(file, overrides);
         layers.request = request;
         match config::resolve(&layers) {
             Ok(r) if problems.is_empty() => {
@@ -440,6 +442,94 @@ impl Scheduler {
         }
     }
 
+    /// Re-reads the configuration file (SIGHUP, `POST /v1/reload`): an invalid file is refused
+    /// and the old one kept; otherwise the limits, input roots and job defaults apply to jobs
+    /// started from now on. Where to listen, the token and the folders need a restart.
+    pub fn reload(self: &Arc<Self>) -> Result<Value, Refusal> {
+        let Some(file) = &self.config_file else {
+            return Err(Refusal::new(409, "nothing to reload", "the daemon was started without --config"));
+        };
+        let old = self.limits();
+        let candidate = old.state_dir.join(format!("{CONFIG_SNAPSHOT}.candidate"));
+        std::fs::copy(file, &candidate).map_err(|e| {
+            Refusal::bad_request("cannot read the configuration", format!("{}: {e}", file.display()))
+        })?;
+        let resolved = config::resolve(&Layers::from_process(Some(candidate.clone()), Vec::new()));
+        let _ = std::fs::remove_file(&candidate);
+        let new = resolved
+            .map_err(|e| Refusal {
+                status: 400,
+                error: "invalid configuration; the old one stays in force".into(),
+                detail: json!(e
+                    .0
+                    .iter()
+                    .map(|i| i
+                        .to_string()
+                        .replace(&candidate.display().to_string(), &file.display().to_string()))
+                    .collect::<Vec<_>>()),
+            })?
+            .plan
+            .daemon;
+        let input_roots = canonical_roots(&new.input_roots)
+            .map_err(|e| Refusal::bad_request("invalid configuration; the old one stays in force", e))?;
+        snapshot_config(&old.state_dir, file)?;
+        let mut restart = Vec::new();
+        for (key, changed) in [
+            ("daemon.listen", new.listen != old.listen),
+            ("daemon.auth_token", new.auth_token != old.auth_token),
+            ("daemon.state_dir", new.state_dir != old.state_dir),
+            ("daemon.output_root", new.output_root != old.output_root),
+        ] {
+            if changed {
+                restart.push(key);
+            }
+        }
+        self.resize_gate(old.in_flight_total, new.in_flight_total);
+        let applied = DaemonPlan {
+            listen: old.listen,
+            auth_token: old.auth_token.clone(),
+            state_dir: old.state_dir.clone(),
+            output_root: old.output_root.clone(),
+            input_roots,
+            ..new
+        };
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = applied.clone();
+        tracing::info!("configuration reloaded from {}", file.display());
+        if !restart.is_empty() {
+            tracing::warn!("changes to {} apply only after a restart", restart.join(", "));
+        }
+        self.schedule(&mut self.lock());
+        Ok(json!({
+            "reloaded": file.display().to_string(),
+            "max_concurrent_jobs": applied.max_concurrent_jobs,
+            "max_queued_jobs": applied.max_queued_jobs,
+            "in_flight_total": applied.in_flight_total,
+            "restart_needed": restart,
+        }))
+    }
+
+    /// Changes the shared in-flight bound: adds permits, or takes them out of circulation as
+    /// chunks in flight return them.
+    fn resize_gate(&self, old: usize, new: usize) {
+        if new > old {
+            self.shared_gate.add_permits(new - old);
+        } else if new < old {
+            let gone = self.shared_gate.forget_permits(old - new);
+            let rest = (old - new - gone) as u32;
+            if rest > 0 {
+                let gate = self.shared_gate.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().build();
+                    if let Ok(rt) = runtime {
+                        if let Ok(permits) = rt.block_on(gate.acquire_many_owned(rest)) {
+                            permits.forget();
+                        }
+                    }
+                });
+            }
+        }
+    }
+
     /// Jobs per state, chunks in flight across jobs, and each running job's checkpoint age.
     pub fn gauges(&self) -> super::metrics::Gauges {
         let inner = self.lock();
@@ -461,6 +551,31 @@ impl Scheduler {
             .collect();
         super::metrics::Gauges { jobs, in_flight, checkpoint_ages: ages }
     }
+}
+
+/// Copies the configuration file to `state_dir` atomically: the version jobs are planned from.
+fn snapshot_config(state_dir: &std::path::Path, file: &std::path::Path) -> Result<(), Refusal> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        Refusal::bad_request("cannot read the configuration", format!("{}: {e}", file.display()))
+    })?;
+    let keep = |e: String| Refusal::internal("cannot keep the configuration", e);
+    std::fs::create_dir_all(state_dir).map_err(|e| keep(format!("{}: {e}", state_dir.display())))?;
+    super::registry::write_atomic(state_dir, CONFIG_SNAPSHOT, &bytes).map_err(|e| keep(e.to_string()))
+}
+
+/// Each input root, canonical (they must exist).
+fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    roots
+        .iter()
+        .map(|r| {
+            r.canonicalize().map_err(|e| {
+                format!(
+                    "daemon.input_roots: {} cannot be used ({e}); create it or remove it from the list",
+                    r.display()
+                )
+            })
+        })
+        .collect()
 }
 
 fn save(inner: &Inner) -> Result<(), Refusal> {
