@@ -476,3 +476,52 @@ fn a_reload_applies_a_valid_file_to_later_jobs_and_refuses_an_invalid_one() {
     daemon.wait_for(&id, "succeeded", 120);
     assert_same(&daemon, &id, &dir.join("out/new"), &reference(dir, "new", &source, &["window.days=7"]));
 }
+
+#[test]
+fn a_watched_source_runs_once_per_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let station = dir.join("in/station.csv");
+    let extra = format!(
+        "[[daemon.watch]]\nsource = \"{}\"\noutput = \"station\"\ninterval_secs = 1\n",
+        station.display()
+    );
+    config(dir, &extra);
+    std::fs::copy(sample(), &station).unwrap();
+    let source = station.display().to_string();
+    let first_reference = reference(dir, "v1", &source, &[]);
+    let daemon = Daemon::start(dir);
+    let jobs = || daemon.request("GET", "/v1/jobs", None).json().as_array().unwrap().clone();
+    let wait_for_jobs = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let list = jobs();
+            if list.len() >= n && list.iter().all(|j| j["state"] == "succeeded") {
+                return list;
+            }
+            assert!(Instant::now() < deadline, "waiting for {n} watched jobs: {list:?}\n{}", daemon.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let list = wait_for_jobs(1);
+    let first = list[0]["output"].as_str().unwrap().to_string();
+    assert!(first.starts_with("station/"), "{first}");
+    assert_same(&daemon, list[0]["id"].as_str().unwrap(), &dir.join("out").join(&first), &first_reference);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(jobs().len(), 1, "an unchanged source is not processed again");
+
+    let next = dir.join("next.csv");
+    let o = wxflow().args(["gen", "--days", "20", "--seed", "77", "--out"]).arg(&next).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::rename(&next, &station).unwrap(); // a new export appears whole, as publishers should do
+    let second_reference = reference(dir, "v2", &source, &[]);
+    let list = wait_for_jobs(2);
+    assert_eq!(list.len(), 2, "{list:?}");
+    let second = list[1]["output"].as_str().unwrap().to_string();
+    assert!(second.starts_with("station/") && second != first, "one folder per version: {first} {second}");
+    assert_same(&daemon, list[1]["id"].as_str().unwrap(), &dir.join("out").join(&second), &second_reference);
+    assert!(
+        dir.join("out").join(&first).join("summary.json").exists(),
+        "the first version's results are kept"
+    );
+}

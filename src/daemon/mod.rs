@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod registry;
 pub mod scheduler;
 pub mod security;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     eprintln!("wxflow daemon: listening on http://{addr} (state in {})", d.state_dir.display());
     let handle = server.server.handle();
     let serving = actix_web::rt::spawn(server.server);
+    let watcher = actix_web::rt::spawn(watch::run(scheduler.clone()));
     let signal = wait_for_signal(&scheduler).await;
     tracing::info!("{signal}: stopping; running jobs are checkpointed");
     eprintln!(
@@ -94,6 +96,7 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
             "{left} job(s) did not finish checkpointing in time; they resume from their last checkpoint"
         );
     }
+    watcher.abort();
     let _ = std::fs::remove_file(d.state_dir.join(ADDR_FILE));
     handle.stop(false).await;
     let _ = serving.await;

@@ -244,6 +244,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether any job (in any state) writes to `output`.
+    pub fn has_output(&self, output: &str) -> bool {
+        self.lock().registry.jobs.iter().any(|j| j.output == output)
+    }
+
     /// Views of every job, oldest first.
     pub fn list(&self) -> Value {
         let mut inner = self.lock();
