@@ -106,6 +106,14 @@ fn a_submitted_job_gives_the_same_results_as_wxflow_run_and_the_metrics_match() 
     assert_eq!(list.as_array().unwrap().len(), 1);
     let a = daemon.request("GET", "/v1/jobs/j999999", None);
     assert_eq!((a.status, a.json()["error"].as_str()), (404, Some("no such job")));
+    let o = wxflow()
+        .args(["daemon", "--config"])
+        .arg(dir.join("daemon.toml"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "a second daemon on the same state_dir: {}", stderr(&o));
+    assert!(stderr(&o).contains("another wxflow daemon"), "{}", stderr(&o));
 }
 
 #[test]
@@ -334,18 +342,33 @@ fn an_injected_panic_is_survived_and_counted_in_restarts_and_metrics() {
     assert_eq!(metric(&m, "wxflow_actor_restarts_total{actor=\"parser\"}"), 0.0);
 }
 
+/// Peak resident memory of a process, from /proc (Linux), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: 0 kB");
+    line.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
 #[test]
-fn concurrent_submissions_never_run_more_than_max_concurrent_jobs_and_health_stays_fast() {
+fn fifty_concurrent_submissions_never_run_more_than_max_concurrent_jobs_and_health_stays_fast() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     config(dir, "max_concurrent_jobs = 2\nin_flight_total = 4");
     let source = sample_input(dir);
     let daemon = Daemon::start(dir);
-    let settings = json!({"faults.inject": ["slow:hottest:10"], "pipeline.chunk_size": "16KiB"});
-    let ids: Vec<String> = (0..12)
-        .map(|i| daemon.submit(&json!({"source": source, "output": format!("c{i}"), "settings": settings})))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let settings = json!({"faults.inject": ["slow:hottest:5"], "pipeline.chunk_size": "16KiB"});
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (daemon, source, settings) = (&daemon, &source, &settings);
+                scope.spawn(move || {
+                    daemon.submit(&json!({"source": source, "output": format!("c{i}"), "settings": settings}))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
     let (mut most, mut slowest_health) = (0, Duration::ZERO);
     loop {
         let list = daemon.request("GET", "/v1/jobs", None).json();
@@ -363,19 +386,23 @@ fn concurrent_submissions_never_run_more_than_max_concurrent_jobs_and_health_sta
             break;
         }
         assert!(!states.contains(&"failed"), "{list}");
-        assert!(Instant::now() < deadline, "not all finished within 300 s: {states:?}");
+        assert!(Instant::now() < deadline, "not all finished within 600 s: {states:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(most, 2, "two jobs ran side by side");
+    // 100 ms in the issue, on an idle machine; this bound leaves room for a loaded CI machine.
     assert!(slowest_health < Duration::from_secs(2), "/healthz took {slowest_health:?}");
+    let rss = peak_rss(daemon.child.id());
+    eprintln!("daemon peak RSS after 50 jobs: {} MiB; slowest /healthz {slowest_health:?}", rss >> 20);
+    assert!(rss < 256 << 20, "peak RSS {} MiB: in-flight bound 4 x 16 KiB plus a fixed overhead", rss >> 20);
     let reference = reference(dir, "c", &source, &[]);
     for (i, id) in ids.iter().enumerate() {
         assert_same(&daemon, id, &dir.join(format!("out/c{i}")), &reference);
     }
     let m = metrics(&daemon);
     let rows = summary(&reference)["rows"]["processed"].as_f64().unwrap();
-    assert_eq!(metric(&m, "wxflow_rows_processed_total"), 12.0 * rows);
-    assert_eq!(metric(&m, "wxflow_jobs{state=\"succeeded\"}"), 12.0);
+    assert_eq!(metric(&m, "wxflow_rows_processed_total"), 50.0 * rows);
+    assert_eq!(metric(&m, "wxflow_jobs{state=\"succeeded\"}"), 50.0);
 }
 
 #[test]
@@ -524,4 +551,18 @@ fn a_watched_source_runs_once_per_version() {
         dir.join("out").join(&first).join("summary.json").exists(),
         "the first version's results are kept"
     );
+}
+
+#[test]
+fn an_http_source_gives_the_same_results_as_wxflow_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "");
+    let body = std::fs::read(sample()).unwrap();
+    let server = common::Server::start(vec![common::Server::file("/200606.csv", body)], 4);
+    let url = format!("{}/200606.csv", server.url);
+    let daemon = Daemon::start(dir);
+    let id = daemon.submit(&json!({"source": url, "output": "http"}));
+    daemon.wait_for(&id, "succeeded", 120);
+    assert_same(&daemon, &id, &dir.join("out/http"), &reference(dir, "http", &url, &[]));
 }

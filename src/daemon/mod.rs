@@ -63,9 +63,30 @@ impl Refusal {
 pub fn serve(plan: &Plan, config_file: Option<PathBuf>) -> Result<(), Error> {
     let d = &plan.daemon;
     security::check_listen(d.listen, d.auth_token.as_deref()).map_err(Error::Usage)?;
+    let _lock = lock_state_dir(&d.state_dir)?;
     let scheduler = Scheduler::open(d, config_file)?;
     let system = actix_web::rt::System::new();
     system.block_on(run(scheduler, d.clone()))
+}
+
+/// Holds `<state_dir>/daemon.lock` for the daemon's lifetime, so that two daemons never share
+/// (and corrupt) one registry.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, Error> {
+    let path = dir.join("daemon.lock");
+    let io = |source| Error::Output(OutputError::Write { path: path.clone(), source });
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+            "another wxflow daemon is running with daemon.state_dir {} (it holds {}); stop it first or give this one \
+             another state_dir",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {

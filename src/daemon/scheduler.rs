@@ -244,9 +244,9 @@ impl Scheduler {
         }
     }
 
-    /// Whether any job (in any state) writes to `output`.
+    /// Whether any job (in any state) writes to `output`, or its folder already exists.
     pub fn has_output(&self, output: &str) -> bool {
-        self.lock().registry.jobs.iter().any(|j| j.output == output)
+        self.lock().registry.jobs.iter().any(|j| j.output == output) || self.output_root.join(output).exists()
     }
 
     /// Views of every job, oldest first.
