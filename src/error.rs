@@ -85,6 +85,14 @@ pub enum Error {
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
+    /// The daemon cannot listen on its address.
+    #[error("the daemon cannot listen on {addr} (daemon.listen): {source}; another program (or daemon) may use that port: choose another, or port 0 for any free one")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
     /// A client command could not reach the daemon.
     #[error("no wxflow daemon answers at {addr} ({detail}); start one with `wxflow daemon` (same --config), or check daemon.listen")]
     NoDaemon {
@@ -113,7 +121,7 @@ impl Error {
             | Error::Source(SourceError::Changed { .. })
             | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
-            Error::Source(_) | Error::Output(_) => ExitCode::Io,
+            Error::Source(_) | Error::Output(_) | Error::Listen { .. } => ExitCode::Io,
             Error::Internal(_) | Error::ActorFailed { .. } => ExitCode::Internal,
             Error::GaveUp { .. } => ExitCode::Supervision,
             Error::NoDaemon { .. } => ExitCode::NoDaemon,

@@ -566,3 +566,28 @@ fn an_http_source_gives_the_same_results_as_wxflow_run() {
     daemon.wait_for(&id, "succeeded", 120);
     assert_same(&daemon, &id, &dir.join("out/http"), &reference(dir, "http", &url, &[]));
 }
+
+#[test]
+fn a_taken_address_is_an_io_error_and_config_check_shows_the_daemon_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let extra =
+        "[[daemon.watch]]\nsource = \"https://127.0.0.1/x.csv\"\noutput = \"x\"\ninterval_secs = 60\n";
+    let path = config(dir, extra);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("127.0.0.1:0", &taken.local_addr().unwrap().to_string());
+    std::fs::write(&path, text).unwrap();
+    let o = wxflow().args(["config", "check", "--config"]).arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        shown.contains("[daemon]") && shown.contains("max_concurrent_jobs = 2") && shown.contains("x.csv"),
+        "{shown}"
+    );
+    let o =
+        wxflow().args(["daemon", "--config"]).arg(&path).timeout(Duration::from_secs(60)).output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+}

@@ -17,18 +17,12 @@ use super::registry::State;
 use super::scheduler::{Scheduler, Submission};
 use super::{security, Refusal};
 use crate::config::DaemonPlan;
-use crate::error::{Error, SourceError};
+use crate::error::Error;
 
 /// Files a job's output can be fetched by name.
 const FILES: [&str; 4] = ["task1.txt", "task2.txt", "task3.txt", "rejects.csv"];
 
 type Shared = web::Data<Arc<Scheduler>>;
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.error, self.detail)
-    }
-}
 
 impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
@@ -66,12 +60,7 @@ pub fn server(scheduler: Arc<Scheduler>, d: &DaemonPlan) -> Result<Bound, Error>
     .disable_signals()
     .shutdown_timeout(5)
     .bind(d.listen)
-    .map_err(|e| {
-        Error::Source(SourceError::Connect {
-            url: format!("daemon.listen {}", d.listen),
-            detail: format!("cannot listen there ({e}); another daemon may run, or choose another port"),
-        })
-    })?;
+    .map_err(|source| Error::Listen { addr: d.listen.to_string(), source })?;
     let addrs = http.addrs();
     Ok(Bound { server: http.run(), addrs })
 }

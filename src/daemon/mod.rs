@@ -36,6 +36,12 @@ pub struct Refusal {
     pub detail: Value,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.detail)
+    }
+}
+
 impl Refusal {
     /// A refusal with a text detail.
     pub fn new(status: u16, error: &str, detail: impl Into<String>) -> Refusal {
@@ -101,6 +107,7 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     })?;
     tracing::info!("listening on http://{addr}");
     eprintln!("wxflow daemon: listening on http://{addr} (state in {})", d.state_dir.display());
+    scheduler.start_queued();
     let handle = server.server.handle();
     let serving = actix_web::rt::spawn(server.server);
     let watcher = actix_web::rt::spawn(watch::run(scheduler.clone()));

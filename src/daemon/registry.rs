@@ -67,12 +67,15 @@ pub struct JobRecord {
     pub restarts: u64,
     /// Rows rejected (known once finished).
     pub rejected: u64,
-    /// Rows processed (known once finished).
+    /// Rows processed (known once finished or stopped).
     #[serde(default)]
     pub rows: u64,
-    /// Bytes read (known once finished).
+    /// Bytes of the source processed (known once finished or stopped).
     #[serde(default)]
     pub bytes: u64,
+    /// Size of the source, when known (0 = unknown).
+    #[serde(default)]
+    pub total_bytes: u64,
     /// Why it failed.
     pub error: Option<String>,
     /// Unix seconds of submission.
@@ -212,6 +215,7 @@ mod tests {
             rejected: 0,
             rows: 0,
             bytes: 0,
+            total_bytes: 0,
             error: None,
             created: now(),
             started: None,

@@ -99,12 +99,16 @@ impl Scheduler {
             shared_gate: Arc::new(Semaphore::new(plan.in_flight_total)),
             metrics: super::metrics::Metrics::new(),
         });
-        scheduler.schedule(&mut scheduler.lock());
         Ok(scheduler)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the queued jobs (those from before a restart first), once the API is up.
+    pub fn start_queued(self: &Arc<Self>) {
+        self.schedule(&mut self.lock());
     }
 
     /// The `[daemon]` limits in force.
@@ -185,6 +189,7 @@ impl Scheduler {
             rejected: 0,
             rows: 0,
             bytes: 0,
+            total_bytes: 0,
             error: None,
             created: now(),
             started: None,
@@ -389,15 +394,15 @@ impl Scheduler {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
-        let runs = running.progress.read().3;
+        let (bytes, total, rows, runs) = running.progress.read();
         let job = inner.registry.get_mut(id).expect("running jobs exist");
+        (job.bytes, job.total_bytes, job.rows) = (bytes, total, rows);
         match result {
             Ok(done) => {
                 let o = &done.outcome;
                 job.state = State::Succeeded;
                 job.rejected = o.rows.rejected;
                 job.rows = o.rows.processed;
-                job.bytes = running.progress.read().0;
                 job.restarts = o.restarts.values().sum();
                 self.metrics.job_succeeded(o);
                 tracing::info!(job = %id, rows = o.rows.processed, "succeeded");
@@ -625,7 +630,7 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
                 (total > bytes && rate_bytes > 0.0).then(|| ((total - bytes) as f64 / rate_bytes).round());
             (bytes, total, rows, rate_rows.round(), eta, runs.saturating_sub(1))
         }
-        None => (job.bytes, job.bytes, job.rows, 0.0, None, job.restarts),
+        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts),
     };
     Some(json!({
         "id": job.id,
