@@ -172,7 +172,8 @@ fn sigterm_checkpoints_the_running_job_which_resumes_on_restart_and_the_queue_li
     config(dir, "max_concurrent_jobs = 1\nmax_queued_jobs = 2\nshutdown_timeout_secs = 20");
     let source = sample_input(dir);
     let mut daemon = Daemon::start(dir);
-    let slow = json!({"faults.inject": ["slow:hottest:150"], "pipeline.chunk_size": "16KiB", "checkpoint.every_chunks": 2});
+    // 21 chunks of 300 ms: the job is still running when SIGTERM comes, however loaded the machine.
+    let slow = json!({"faults.inject": ["slow:hottest:300"], "pipeline.chunk_size": "16KiB", "checkpoint.every_chunks": 2});
     let a = daemon.submit(&json!({"source": source, "output": "a", "settings": slow}));
     let b = daemon.submit(&json!({"source": source, "output": "b"}));
     let c = daemon.submit(&json!({"source": source, "output": "c"}));
@@ -423,15 +424,18 @@ fn the_client_commands_talk_to_the_daemon_and_say_when_none_runs() {
 
     let source = sample_input(dir);
     let daemon = Daemon::start(dir);
+    // 21 chunks of 300 ms, so the second job is still queued while the commands below run.
     let o = cli(&[
         "submit",
         &source,
         "--output",
         "first",
         "--set",
+        "pipeline.chunk_size=16KiB",
+        "--set",
         "window.days=7",
         "--set",
-        r#"faults.inject=["slow:hottest:100"]"#,
+        r#"faults.inject=["slow:hottest:300"]"#,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let first = String::from_utf8_lossy(&o.stdout).trim().to_string();

@@ -29,6 +29,8 @@ pub struct DaemonSettings {
     pub max_body_bytes: ByteSize,
     /// Longest graceful shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Finished jobs kept in the registry.
+    pub keep_finished_jobs: u64,
     /// Watched sources.
     pub watch: Vec<WatchSettings>,
 }
@@ -68,6 +70,8 @@ pub struct DaemonPlan {
     pub max_body_bytes: usize,
     /// Longest graceful shutdown.
     pub shutdown_timeout: Duration,
+    /// Finished jobs kept in the registry (the oldest are forgotten; their folders stay).
+    pub keep_finished_jobs: usize,
     /// Watched sources.
     pub watch: Vec<WatchPlan>,
 }
@@ -146,6 +150,7 @@ pub(super) fn validate(v: &mut Validator<'_>, d: &DaemonSettings) -> DaemonPlan 
             1,
             3600,
         ) as u64),
+        keep_finished_jobs: v.count("daemon.keep_finished_jobs", d.keep_finished_jobs, 1, 1_000_000),
         watch,
     }
 }

@@ -167,6 +167,18 @@ impl Registry {
         self.jobs.iter_mut().find(|j| j.id == id)
     }
 
+    /// Forgets the oldest finished jobs beyond `keep`, so the registry does not grow without
+    /// bound; queued and running jobs are always kept.
+    pub fn prune(&mut self, keep: usize) {
+        let finished = self.jobs.iter().filter(|j| j.state.is_final()).count();
+        let mut drop = finished.saturating_sub(keep);
+        self.jobs.retain(|j| {
+            let forget = drop > 0 && j.state.is_final();
+            drop -= usize::from(forget);
+            !forget
+        });
+    }
+
     /// Writes the registry atomically: temporary file, fsync, rename, fsync of the folder.
     pub fn save(&self) -> Result<(), RegistryError> {
         let stored = Stored { version: VERSION, next: self.next, jobs: self.jobs.clone() };
@@ -227,6 +239,12 @@ mod tests {
         assert_eq!(again.get(&id).unwrap().state, State::Running);
         assert_ne!(again.next_id().0, id, "ids are never reused");
         assert!(!tmp.path().join("jobs.json.tmp").exists());
+        again.jobs[0].state = State::Succeeded;
+        again.jobs.push(JobRecord { id: "j2".into(), state: State::Queued, ..again.jobs[0].clone() });
+        again.jobs.push(JobRecord { id: "j3".into(), state: State::Failed, ..again.jobs[0].clone() });
+        again.prune(1);
+        let left: Vec<&str> = again.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(left, ["j2", "j3"], "the oldest finished job is forgotten, the queued one kept");
         std::fs::write(tmp.path().join("jobs.json"), "{").unwrap();
         assert!(Registry::open(tmp.path()).unwrap_err().to_string().contains("move it away"));
     }

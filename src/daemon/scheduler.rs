@@ -428,6 +428,7 @@ impl Scheduler {
             }
         }
         job.finished = Some(now());
+        inner.registry.prune(self.limits().keep_finished_jobs);
         let _ = save(&inner);
         self.schedule(&mut inner);
     }
