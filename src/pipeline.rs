@@ -35,8 +35,37 @@ pub fn run_blocking(
     hooks: &Hooks,
     resume: Option<Snapshot>,
 ) -> Result<Outcome, Error> {
+    if let Some(system) = &hooks.system {
+        return run_on_arbiter(system, plan, out, hooks, resume);
+    }
     let system = actix::System::new();
     system.block_on(run(plan, out, hooks, resume))
+}
+
+/// Runs one attempt on a fresh arbiter of `system` (the daemon's) and stops that arbiter after
+/// it, so that, as with a fresh system per attempt, nothing of a failed attempt outlives it.
+fn run_on_arbiter(
+    system: &actix::System,
+    plan: &Plan,
+    out: &OutputDir,
+    hooks: &Hooks,
+    resume: Option<Snapshot>,
+) -> Result<Outcome, Error> {
+    actix::System::set_current(system.clone());
+    let arbiter = Arbiter::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (plan, out, hooks) = (plan.clone(), out.clone(), hooks.clone());
+    arbiter.spawn_fn(move || {
+        actix::spawn(async move {
+            let _ = tx.send(run(&plan, &out, &hooks, resume).await);
+        });
+    });
+    let result = rx.recv().unwrap_or_else(|_| {
+        Err(Error::Internal("the job's arbiter stopped before the pipeline answered".into()))
+    });
+    arbiter.stop();
+    let _ = arbiter.join();
+    result
 }
 
 /// How a caller watches and steers a run, so that the CLI and the daemon drive the same pipeline:
@@ -55,12 +84,16 @@ pub struct Hooks {
     /// A bound on chunks in flight shared with other jobs (each chunk also holds one of its
     /// permits), or `None` for this job's own bound only.
     pub shared_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Run each attempt on a fresh arbiter of this actix system (the daemon's, which also serves
+    /// its HTTP API), or `None` for a fresh system per attempt (`wxflow run`).
+    pub system: Option<actix::System>,
 }
 
 impl Hooks {
-    /// What `wxflow run` uses: the given display, fresh counters, signals, no shared bound.
+    /// What `wxflow run` uses: the given display, fresh counters, signals, no shared bound, a
+    /// fresh actix system per attempt.
     pub fn cli(display: progress::Display) -> Hooks {
-        Hooks { display, progress: None, stop: None, shared_gate: None }
+        Hooks { display, progress: None, stop: None, shared_gate: None, system: None }
     }
 }
 
@@ -81,6 +114,7 @@ pub async fn run(
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
     let _enter = span.enter();
+    tracing::debug!(actix_system = actix::System::current().id(), "pipeline starts");
     let progress = match &hooks.progress {
         Some(p) => {
             p.restart_at(resume.as_ref().map_or((0, 0), |s| (s.position.byte, s.rows.processed)));

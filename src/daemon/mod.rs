@@ -105,9 +105,9 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
             source: std::io::Error::other(e.to_string()),
         })
     })?;
-    tracing::info!("listening on http://{addr}");
+    tracing::info!(actix_system = actix::System::current().id(), "listening on http://{addr}");
     eprintln!("wxflow daemon: listening on http://{addr} (state in {})", d.state_dir.display());
-    scheduler.start_queued();
+    scheduler.start_queued(actix::System::current());
     let handle = server.server.handle();
     let serving = actix_web::rt::spawn(server.server);
     let watcher = actix_web::rt::spawn(watch::run(scheduler.clone()));

@@ -62,6 +62,7 @@ pub struct Scheduler {
     config_file: Option<PathBuf>,
     output_root: PathBuf,
     shared_gate: Arc<Semaphore>,
+    system: std::sync::OnceLock<actix::System>,
     /// Counters for `/metrics`.
     pub metrics: super::metrics::Metrics,
 }
@@ -97,6 +98,7 @@ impl Scheduler {
             config_file,
             output_root,
             shared_gate: Arc::new(Semaphore::new(plan.in_flight_total)),
+            system: std::sync::OnceLock::new(),
             metrics: super::metrics::Metrics::new(),
         });
         Ok(scheduler)
@@ -106,8 +108,10 @@ impl Scheduler {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts the queued jobs (those from before a restart first), once the API is up.
-    pub fn start_queued(self: &Arc<Self>) {
+    /// Starts the queued jobs (those from before a restart first), once the API is up; jobs run
+    /// on arbiters of `system`, the actix system that serves the API.
+    pub fn start_queued(self: &Arc<Self>, system: actix::System) {
+        let _ = self.system.set(system);
         self.schedule(&mut self.lock());
     }
 
@@ -357,6 +361,7 @@ impl Scheduler {
             progress: Some(progress.clone()),
             stop: Some(stop_rx),
             shared_gate: Some(self.shared_gate.clone()),
+            system: self.system.get().cloned(),
         };
         let control = JobControl { fresh: false, force: true, hooks };
         let record = inner.registry.get_mut(id).expect("exists");
