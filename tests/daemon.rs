@@ -595,3 +595,47 @@ fn a_taken_address_is_an_io_error_and_config_check_shows_the_daemon_section() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_watched_http_source_is_checked_with_head_and_runs_once_per_etag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = common::range_server::RangeServer::start(std::fs::read(sample()).unwrap());
+    let extra =
+        format!("[[daemon.watch]]\nsource = \"{}\"\noutput = \"remote\"\ninterval_secs = 1\n", server.url);
+    config(dir, &extra);
+    let daemon = Daemon::start(dir);
+    let count = |state: &str| {
+        let list = daemon.request("GET", "/v1/jobs", None).json();
+        list.as_array().unwrap().iter().filter(|j| j["state"] == state).count()
+    };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while count("succeeded") < n {
+            assert!(Instant::now() < deadline, "waiting for {n} jobs: {}", daemon.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(1);
+    std::thread::sleep(Duration::from_millis(3500));
+    let list = daemon.request("GET", "/v1/jobs", None).json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "unchanged (same ETag): not run again: {list}");
+    let heads = server.log().iter().filter(|r| r.method == "HEAD").count();
+    assert!(heads >= 3, "checked every second with HEAD: {heads}");
+    let o = wxflow().args(["gen", "--days", "12", "--seed", "5", "--out", "-"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    server.set_body(o.stdout.clone());
+    wait_for(2);
+    let list = daemon.request("GET", "/v1/jobs", None).json();
+    let jobs = list.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{list}");
+    let out = dir.join("out").join(jobs[1]["output"].as_str().unwrap());
+    let copy = dir.join("second.csv");
+    std::fs::write(&copy, &o.stdout).unwrap();
+    assert_same(
+        &daemon,
+        jobs[1]["id"].as_str().unwrap(),
+        &out,
+        &reference(dir, "second", &copy.display().to_string(), &[]),
+    );
+}
