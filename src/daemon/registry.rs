@@ -88,6 +88,35 @@ pub struct JobRecord {
     pub seq: u64,
 }
 
+impl JobRecord {
+    /// A job just submitted.
+    pub fn queued(
+        id: String,
+        seq: u64,
+        source: String,
+        output: String,
+        settings: serde_json::Map<String, serde_json::Value>,
+    ) -> JobRecord {
+        JobRecord {
+            id,
+            source,
+            output,
+            settings,
+            state: State::Queued,
+            restarts: 0,
+            rejected: 0,
+            rows: 0,
+            bytes: 0,
+            total_bytes: 0,
+            error: None,
+            created: now(),
+            started: None,
+            finished: None,
+            seq,
+        }
+    }
+}
+
 /// The on-disk form.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
@@ -217,23 +246,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut r = Registry::open(tmp.path()).unwrap();
         let (id, seq) = r.next_id();
-        r.jobs.push(JobRecord {
-            id: id.clone(),
-            source: "http://127.0.0.1/x.csv".into(),
-            output: "x".into(),
-            settings: Default::default(),
-            state: State::Running,
-            restarts: 0,
-            rejected: 0,
-            rows: 0,
-            bytes: 0,
-            total_bytes: 0,
-            error: None,
-            created: now(),
-            started: None,
-            finished: None,
+        let mut job = JobRecord::queued(
+            id.clone(),
             seq,
-        });
+            "http://127.0.0.1/x.csv".into(),
+            "x".into(),
+            Default::default(),
+        );
+        job.state = State::Running;
+        r.jobs.push(job);
         r.save().unwrap();
         let mut again = Registry::open(tmp.path()).unwrap();
         assert_eq!(again.get(&id).unwrap().state, State::Running);

@@ -128,84 +128,46 @@ impl Scheduler {
     /// Checks and queues a job; answers its view.
     pub fn submit(self: &Arc<Self>, s: Submission) -> Result<Value, Refusal> {
         let limits = self.limits();
+        let (source, dir) = self.check(&limits, &s)?;
         let mut inner = self.lock();
-        if inner.stopping {
-            return Err(Refusal::new(
-                503,
-                "shutting down",
-                "the daemon is stopping; submit again once it is back",
-            ));
-        }
-        if inner.queue.len() >= limits.max_queued_jobs {
-            return Err(Refusal::new(
-                429,
-                "queue full",
-                format!(
-                    "{} jobs are queued, daemon.max_queued_jobs allows {}; retry later",
-                    inner.queue.len(),
-                    limits.max_queued_jobs
-                ),
-            ));
-        }
+        admit(&inner, &limits)?;
         if let Some(other) = inner.registry.jobs.iter().find(|j| j.output == s.output && !j.state.is_final())
         {
-            return Err(Refusal::new(
-                409,
-                "output in use",
-                format!("job {} writes to {:?}; choose another output name", other.id, s.output),
-            ));
-        }
-        let mut problems = Vec::new();
-        let mut check = |r: Result<_, Refusal>, placeholder| {
-            r.unwrap_or_else(|refusal: Refusal| {
-                problems.push(refusal.detail.as_str().unwrap_or_default().to_string());
-                placeholder
-            })
-        };
-        let source = check(
-            security::source(&s.source, &limits.input_roots).map(Into::into),
-            PathBuf::from("http://127.0.0.1/"),
-        );
-        let dir = check(security::output_dir(&self.output_root, &s.output), self.output_root.join("unnamed"));
-        let source = source.display().to_string();
-        if let Err(more) = self.plan_for(&source, &dir, &s.settings) {
-            problems.extend(more);
-        }
-        if !problems.is_empty() {
-            return Err(Refusal { status: 400, error: "invalid job".into(), detail: json!(problems) });
+            let detail = format!("job {} writes to {:?}; choose another output name", other.id, s.output);
+            return Err(Refusal::new(409, "output in use", detail));
         }
         if std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
-            return Err(Refusal::new(
-                409,
-                "output not empty",
-                format!("{} already holds files; choose another output name", dir.display()),
-            ));
+            let detail = format!("{} already holds files; choose another output name", dir.display());
+            return Err(Refusal::new(409, "output not empty", detail));
         }
         security::create_output(&self.output_root, &dir)?;
         let (id, seq) = inner.registry.next_id();
-        let record = JobRecord {
-            id: id.clone(),
-            source,
-            output: s.output,
-            settings: s.settings,
-            state: State::Queued,
-            restarts: 0,
-            rejected: 0,
-            rows: 0,
-            bytes: 0,
-            total_bytes: 0,
-            error: None,
-            created: now(),
-            started: None,
-            finished: None,
-            seq,
-        };
-        inner.registry.jobs.push(record);
+        inner.registry.jobs.push(JobRecord::queued(id.clone(), seq, source, s.output, s.settings));
         save(&inner)?;
         inner.queue.push_back(id.clone());
         tracing::info!(job = %id, "queued");
         self.schedule(&mut inner);
         Ok(view(&mut inner, &id).expect("just added"))
+    }
+
+    /// Checks a submission's source, output name and settings, reporting every problem at once;
+    /// answers the checked source and the output folder (not created yet).
+    fn check(&self, limits: &DaemonPlan, s: &Submission) -> Result<(String, PathBuf), Refusal> {
+        let mut problems = Vec::new();
+        let mut note =
+            |refusal: Refusal| problems.push(refusal.detail.as_str().unwrap_or_default().to_string());
+        let source = security::source(&s.source, &limits.input_roots).map_err(&mut note).ok();
+        let dir = security::output_dir(&self.output_root, &s.output).map_err(&mut note).ok();
+        let placeholder = (String::from("http://127.0.0.1/"), self.output_root.join("unnamed"));
+        let (plan_source, plan_dir) =
+            (source.clone().unwrap_or(placeholder.0), dir.clone().unwrap_or(placeholder.1));
+        if let Err(more) = self.plan_for(&plan_source, &plan_dir, &s.settings) {
+            problems.extend(more);
+        }
+        match (source, dir) {
+            (Some(source), Some(dir)) if problems.is_empty() => Ok((source, dir)),
+            _ => Err(Refusal { status: 400, error: "invalid job".into(), detail: json!(problems) }),
+        }
     }
 
     /// The plan a job runs with: the daemon's configuration layers plus the job's settings.
@@ -592,6 +554,26 @@ fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             })
         })
         .collect()
+}
+
+/// Refuses new work while stopping (503) or when the queue is full (429).
+fn admit(inner: &Inner, limits: &DaemonPlan) -> Result<(), Refusal> {
+    if inner.stopping {
+        return Err(Refusal::new(
+            503,
+            "shutting down",
+            "the daemon is stopping; submit again once it is back",
+        ));
+    }
+    if inner.queue.len() >= limits.max_queued_jobs {
+        let detail = format!(
+            "{} jobs are queued, daemon.max_queued_jobs allows {}; retry later",
+            inner.queue.len(),
+            limits.max_queued_jobs
+        );
+        return Err(Refusal::new(429, "queue full", detail));
+    }
+    Ok(())
 }
 
 fn save(inner: &Inner) -> Result<(), Refusal> {
