@@ -275,13 +275,7 @@ impl Scheduler {
                 format!("job {id} is {}; only failed or cancelled jobs resume", state.name()),
             ));
         }
-        if inner.stopping || inner.queue.len() >= limits.max_queued_jobs {
-            return Err(Refusal::new(
-                429,
-                "queue full",
-                "the queue is full or the daemon is stopping; retry later",
-            ));
-        }
+        admit(&inner, &limits)?;
         let job = inner.registry.get_mut(id).expect("checked");
         job.state = State::Queued;
         job.error = None;
@@ -307,13 +301,8 @@ impl Scheduler {
         let plan = match self.plan_for(&job.source, &dir, &job.settings) {
             Ok(plan) => plan,
             Err(problems) => {
-                let job = inner.registry.get_mut(id).expect("exists");
-                job.state = State::Failed;
-                job.error =
-                    Some(format!("the configuration no longer accepts this job: {}", problems.join("; ")));
-                job.finished = Some(now());
-                let _ = save(inner);
-                return;
+                let why = format!("the configuration no longer accepts this job: {}", problems.join("; "));
+                return fail_to_start(inner, id, why);
             }
         };
         let (stop, stop_rx) = watch::channel(None);
@@ -349,10 +338,7 @@ impl Scheduler {
         });
         if let Err(e) = spawned {
             inner.running.remove(&id);
-            let record = inner.registry.get_mut(&id).expect("exists");
-            record.state = State::Failed;
-            record.error = Some(format!("cannot start a thread for the job: {e}"));
-            let _ = save(inner);
+            fail_to_start(inner, &id, format!("cannot start a thread for the job: {e}"));
         }
     }
 
@@ -554,6 +540,16 @@ fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             })
         })
         .collect()
+}
+
+/// Marks a job that could not start as failed, saying why.
+fn fail_to_start(inner: &mut Inner, id: &str, why: String) {
+    tracing::warn!(job = %id, "cannot start: {why}");
+    let job = inner.registry.get_mut(id).expect("queued jobs exist");
+    job.state = State::Failed;
+    job.error = Some(why);
+    job.finished = Some(now());
+    let _ = save(inner);
 }
 
 /// Refuses new work while stopping (503) or when the queue is full (429).
