@@ -639,3 +639,34 @@ fn a_watched_http_source_is_checked_with_head_and_runs_once_per_etag() {
         &reference(dir, "second", &copy.display().to_string(), &[]),
     );
 }
+
+#[test]
+fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "");
+    let source = sample_input(dir);
+    let header_only = dir.join("in/header.csv");
+    let header = std::fs::read_to_string(sample()).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(&header_only, format!("{header}\n")).unwrap();
+    let daemon = Daemon::start(dir);
+    let id = daemon.submit(&json!({"source": header_only.display().to_string(), "output": "empty"}));
+    let job = daemon.wait_for(&id, "failed", 120);
+    assert!(job["error"].as_str().unwrap().contains("no data rows"), "{job}");
+    let a = daemon.request("GET", &format!("/v1/jobs/{id}/results"), None);
+    assert_eq!(a.status, 409, "a failed job has no results");
+    std::fs::copy(sample(), &header_only).unwrap();
+    assert_eq!(daemon.request("POST", &format!("/v1/jobs/{id}/resume"), None).status, 202);
+    daemon.wait_for(&id, "succeeded", 120);
+
+    let settings = json!({"faults.inject": ["panic:window@3x5"], "pipeline.chunk_size": "16KiB",
+        "supervision.max_restarts": 1, "supervision.backoff_initial_ms": 5});
+    let id = daemon.submit(&json!({"source": source, "output": "gave-up", "settings": settings}));
+    let job = daemon.wait_for(&id, "failed", 120);
+    assert!(job["error"].as_str().unwrap().contains("supervision gave up"), "{job}");
+    assert_eq!(job["restarts"], 1, "{job}");
+    let m = metrics(&daemon);
+    assert_eq!(metric(&m, "wxflow_actor_restarts_total{actor=\"window\"}"), 1.0);
+    assert_eq!(metric(&m, "wxflow_jobs{state=\"failed\"}"), 1.0);
+    assert_eq!(metric(&m, "wxflow_jobs{state=\"succeeded\"}"), 1.0);
+}
