@@ -28,6 +28,63 @@ pub enum Command {
     Config(ConfigCommand),
     /// Write deterministic synthetic station data in the real export's layout.
     Gen(GenArgs),
+    /// Run the local daemon: an HTTP API that runs submitted jobs (see the README's daemon section).
+    Daemon(ClientArgs),
+    /// Submit a job to the running daemon.
+    Submit(SubmitArgs),
+    /// List the daemon's jobs.
+    Jobs(ClientArgs),
+    /// Show one job of the daemon (--watch: until it finishes, with a progress bar).
+    Status(StatusArgs),
+    /// Cancel a job of the daemon (its checkpoint is kept).
+    Cancel(JobArgs),
+    /// Resume a failed or cancelled job of the daemon from its checkpoint.
+    Resume(JobArgs),
+}
+
+/// Options of the daemon and of every client command: the configuration that names the daemon.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClientArgs {
+    /// TOML file with a [daemon] section (and job defaults), as for `run`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `wxflow submit`.
+#[derive(Debug, Args, Clone)]
+pub struct SubmitArgs {
+    /// http(s):// URL, or a file under the daemon's input_roots.
+    pub source: String,
+    /// Output name under the daemon's output_root.
+    #[arg(long, value_name = "NAME")]
+    pub output: String,
+    /// A job setting, e.g. --set window.days=7 or --set 'faults.inject=["panic:window@3"]' (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, String)>,
+    /// Daemon configuration.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Commands about one job.
+#[derive(Debug, Args, Clone)]
+pub struct JobArgs {
+    /// The job id, as `wxflow submit` or `wxflow jobs` shows it.
+    pub id: String,
+    /// Daemon configuration.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wxflow status`.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Follow the job with a progress bar until it finishes.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `wxflow config …`.

@@ -2,20 +2,17 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use crate::actors::supervisor::Supervisor;
 use crate::cli::{Cli, Command, ConfigArgs, ConfigCommand, GenArgs, RunArgs};
 use crate::config::{self, Layers, Plan, Resolved};
 use crate::date::{hhmmss, Day};
-use crate::durable::store::Store;
-use crate::durable::{settings_changes, Snapshot};
 use crate::error::{Error, OutputError};
 use crate::gen::{generate, GenLimit, GenOptions};
+use crate::job::{self, JobControl};
 use crate::output::OutputDir;
+use crate::pipeline::Hooks;
 use crate::progress::Display;
-use crate::report::{self, Outcome};
-use crate::source::SourceSpec;
+use crate::report::Outcome;
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<(), Error> {
@@ -24,11 +21,24 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Config(ConfigCommand::Check(args))) => config_check(&args),
         Some(Command::Gen(args)) => gen(&args),
+        Some(Command::Daemon(args)) => daemon(&args),
+        Some(Command::Submit(args)) => crate::client::submit(&args),
+        Some(Command::Jobs(args)) => crate::client::jobs(&args),
+        Some(Command::Status(args)) => crate::client::status(&args),
+        Some(Command::Cancel(args)) => crate::client::cancel(&args),
+        Some(Command::Resume(args)) => crate::client::resume(&args),
     }
 }
 
 fn resolve(args: &ConfigArgs) -> Result<Resolved, Error> {
     Ok(config::resolve(&Layers::from_process(args.config.clone(), args.overrides()))?)
+}
+
+/// `wxflow daemon`: the configuration layers as for `run` (file and environment), then serve.
+fn daemon(args: &crate::cli::ClientArgs) -> Result<(), Error> {
+    let resolved = config::resolve(&Layers::from_process(args.config.clone(), Vec::new()))?;
+    init_logging(&resolved.plan);
+    crate::daemon::serve(&resolved.plan, args.config.clone())
 }
 
 fn config_check(args: &ConfigArgs) -> Result<(), Error> {
@@ -42,121 +52,11 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     resolved.plan.faults.armed.extend(args.faults.iter().copied());
     let plan = &resolved.plan;
     init_logging(plan);
-    for fault in plan.faults.armed.armed() {
-        tracing::warn!("fault armed: {fault} (a deliberate failure for drills; remove --fault / faults.inject for real runs)");
-    }
-    let store = Store::new(plan.checkpoint.dir.clone());
-    if args.fresh {
-        clear_checkpoint(&store)?;
-    }
-    let resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
-    let out = OutputDir::prepare(&plan.out, args.force || resume.is_some())?;
-    if let Some(s) = &resume {
-        let text = format!(
-            "resuming from byte {}, line {}, {} rows already done (run {}; checkpoint in {})",
-            s.position.byte,
-            s.position.line,
-            s.rows.processed,
-            s.runs + 1,
-            store.dir().display()
-        );
-        tracing::info!("{text}");
-        eprintln!("wxflow: {text}");
-    }
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
     let display = Display::choose(&plan.log.progress, interval);
-    let history = resume.as_ref().map_or((Default::default(), 0), |s| (s.restarts.clone(), s.retries));
-    let supervisor =
-        Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone()).with_history(&history.0, history.1)));
-    // An in-process restart continues this run: it is not another run, and where this run
-    // resumed from stays what it was.
-    let (resumed, runs_before) =
-        (resume.as_ref().map(Snapshot::resumed), resume.as_ref().map_or(0, |s| s.runs));
-    let mut resume = resume;
-    let mut outcome = loop {
-        match crate::pipeline::run_blocking(plan, &out, display, resume.take(), &supervisor) {
-            Err(Error::ActorFailed { actor, detail }) => {
-                let delay = supervisor.lock().unwrap_or_else(|e| e.into_inner()).failed(actor, &detail)?;
-                if plan.source == SourceSpec::Stdin {
-                    return Err(Error::ActorFailed {
-                        actor,
-                        detail: format!(
-                            "{detail}; standard input cannot be read again, so the {actor} actor cannot be restarted"
-                        ),
-                    });
-                }
-                std::thread::sleep(delay);
-                resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
-                if let Some(s) = resume.as_mut() {
-                    s.runs = runs_before;
-                }
-                let from = resume.as_ref().map_or(0, |s| s.position.byte);
-                let text = format!(
-                    "the {actor} actor failed ({detail}); restarting the pipeline from byte {from} after {} ms",
-                    delay.as_millis()
-                );
-                tracing::warn!("{text}");
-                eprintln!("wxflow: {text}");
-            }
-            other => break other?,
-        }
-    };
-    let record = supervisor.lock().unwrap_or_else(|e| e.into_inner());
-    (outcome.restarts, outcome.retries, outcome.resumed) = (record.counts(), record.retries(), resumed);
-    drop(record);
-    write_reports(&out, &outcome)?;
-    clear_checkpoint(&store)?;
-    print_summary(plan, &out, &outcome);
-    Ok(())
-}
-
-/// Removes the checkpoint (`--fresh`, or the job completed).
-fn clear_checkpoint(store: &Store) -> Result<(), Error> {
-    store.clear().map_err(|source| OutputError::Write { path: store.dir().to_path_buf(), source }.into())
-}
-
-/// The checkpoint of an interrupted run that this run can continue, or `None` to start fresh.
-/// Refuses (with what to do) when one exists that cannot be used: other settings, standard input,
-/// or every copy corrupt.
-fn load_checkpoint(plan: &Plan, store: &Store) -> Result<Option<Snapshot>, Error> {
-    let dir = store.dir().display().to_string();
-    let loaded = match store.load() {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(Error::Resume(e.to_string())),
-    };
-    if let Some(warning) = &loaded.warning {
-        tracing::warn!("{warning}");
-        eprintln!("warning: {warning}");
-    }
-    let s = loaded.snapshot;
-    if plan.source == SourceSpec::Stdin {
-        return Err(Error::Resume(format!(
-            "a checkpoint of an interrupted run is in {dir} (byte {}), but the source is standard input, which \
-             cannot be re-read from a byte offset, so it cannot be resumed; rerun with --fresh to start over, \
-             or pass the data as a file or URL",
-            s.position.byte
-        )));
-    }
-    let changes = settings_changes(&s.settings, &plan.result_settings());
-    if !changes.is_empty() {
-        return Err(Error::Resume(format!(
-            "the checkpoint in {dir} was made with other settings that change results ({}); rerun with the \
-             same settings to resume, or with --fresh to start over",
-            changes.join("; ")
-        )));
-    }
-    Ok(Some(s))
-}
-
-fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {
-    out.write("task1.txt", report::task1(&o.hottest).as_bytes())?;
-    out.write("task2.txt", report::task2(&o.window).as_bytes())?;
-    out.write("task3.txt", report::task3(&o.forecast).as_bytes())?;
-    out.write_with("summary.json", |w| {
-        serde_json::to_writer_pretty(&mut *w, &report::summary(o)).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")
-    })?;
+    let control = JobControl { fresh: args.fresh, force: args.force, hooks: Hooks::cli(display) };
+    let done = job::execute(plan, &control)?;
+    print_summary(plan, &done.out, &done.outcome);
     Ok(())
 }
 
@@ -198,7 +98,8 @@ fn print_summary(plan: &Plan, out: &OutputDir, o: &Outcome) {
     }
 }
 
-fn init_logging(plan: &Plan) {
+/// Sets up `tracing` on stderr as `log.level` and `log.format` say (once per process).
+pub fn init_logging(plan: &Plan) {
     let filter = tracing_subscriber::EnvFilter::try_new(&plan.log.level).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if plan.log.format == "json" {

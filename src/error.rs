@@ -20,6 +20,8 @@ pub enum ExitCode {
     Internal = 5,
     /// Supervision gave up: an actor failed more often than `[supervision]` allows.
     Supervision = 6,
+    /// A client command found no daemon at the configured address: start `wxflow daemon`.
+    NoDaemon = 7,
     /// Stopped by SIGINT (Ctrl-C) after writing a checkpoint: rerun to resume.
     Interrupted = 130,
     /// Stopped by SIGTERM after writing a checkpoint: rerun to resume.
@@ -83,6 +85,30 @@ pub enum Error {
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
+    /// The daemon cannot listen on its address.
+    #[error("the daemon cannot listen on {addr} (daemon.listen): {source}; another program (or daemon) may use that port: choose another, or port 0 for any free one")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// A client command could not reach the daemon.
+    #[error("no wxflow daemon answers at {addr} ({detail}); start one with `wxflow daemon` (same --config), or check daemon.listen")]
+    NoDaemon {
+        /// The address tried.
+        addr: String,
+        /// Why the connection failed.
+        detail: String,
+    },
+    /// The daemon refused or failed a client's request; the message is the daemon's.
+    #[error("the daemon answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The daemon's `error` and `detail`.
+        message: String,
+    },
 }
 
 impl Error {
@@ -95,9 +121,12 @@ impl Error {
             | Error::Source(SourceError::Changed { .. })
             | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
-            Error::Source(_) | Error::Output(_) => ExitCode::Io,
+            Error::Source(_) | Error::Output(_) | Error::Listen { .. } => ExitCode::Io,
             Error::Internal(_) | Error::ActorFailed { .. } => ExitCode::Internal,
             Error::GaveUp { .. } => ExitCode::Supervision,
+            Error::NoDaemon { .. } => ExitCode::NoDaemon,
+            Error::Api { status, .. } if *status < 500 => ExitCode::Usage,
+            Error::Api { .. } => ExitCode::Internal,
             Error::Interrupted { signal: 2, .. } => ExitCode::Interrupted,
             Error::Interrupted { .. } => ExitCode::Terminated,
         }

@@ -6,13 +6,16 @@
 pub mod actors;
 pub mod chunk;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod date;
 pub mod durable;
 pub mod error;
 pub mod faults;
 pub mod gen;
+pub mod job;
 pub mod output;
 pub mod parse;
 pub mod pipeline;

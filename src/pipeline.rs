@@ -33,12 +33,71 @@ use crate::tasks::window::Window;
 pub fn run_blocking(
     plan: &Plan,
     out: &OutputDir,
-    display: progress::Display,
+    hooks: &Hooks,
     resume: Option<Snapshot>,
     supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
+    if let Some(system) = &hooks.system {
+        return run_on_arbiter(system, plan, out, hooks, resume, supervisor);
+    }
     let system = actix::System::new();
-    system.block_on(run(plan, out, display, resume, supervisor))
+    system.block_on(run(plan, out, hooks, resume, supervisor))
+}
+
+/// Runs one attempt on a fresh arbiter of `system` (the daemon's) and stops that arbiter after
+/// it, so that, as with a fresh system per attempt, nothing of a failed attempt outlives it.
+fn run_on_arbiter(
+    system: &actix::System,
+    plan: &Plan,
+    out: &OutputDir,
+    hooks: &Hooks,
+    resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
+) -> Result<Outcome, Error> {
+    actix::System::set_current(system.clone());
+    let arbiter = Arbiter::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (plan, out, hooks, supervisor) = (plan.clone(), out.clone(), hooks.clone(), supervisor.clone());
+    arbiter.spawn_fn(move || {
+        actix::spawn(async move {
+            let _ = tx.send(run(&plan, &out, &hooks, resume, &supervisor).await);
+        });
+    });
+    let result = rx.recv().unwrap_or_else(|_| {
+        Err(Error::Internal("the job's arbiter stopped before the pipeline answered".into()))
+    });
+    arbiter.stop();
+    let _ = arbiter.join();
+    result
+}
+
+/// How a caller watches and steers a run, so that the CLI and the daemon drive the same pipeline:
+/// the CLI shows progress and stops on SIGINT/SIGTERM; the daemon reads progress for its API,
+/// stops a job on cancel or shutdown, and bounds the chunks in flight across all its jobs.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// How progress is shown on the terminal.
+    pub display: progress::Display,
+    /// Counters the caller reads; `None` makes fresh ones per run. When given, they are set to
+    /// the resume point at the start of each run, so they stay absolute across restarts.
+    pub progress: Option<Arc<Progress>>,
+    /// Stop requests (`Some(signal)`): the graceful stop that checkpoints. `None` listens for
+    /// SIGINT and SIGTERM instead.
+    pub stop: Option<tokio::sync::watch::Receiver<Option<i32>>>,
+    /// A bound on chunks in flight shared with other jobs (each chunk also holds one of its
+    /// permits), or `None` for this job's own bound only.
+    pub shared_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Run each attempt on a fresh arbiter of this actix system (the daemon's, which also serves
+    /// its HTTP API), or `None` for a fresh system per attempt (`wxflow run`).
+    pub system: Option<actix::System>,
+}
+
+impl Hooks {
+    /// What `wxflow run` uses: the given display, fresh counters, signals, no shared bound, a
+    /// fresh actix system per attempt.
+    pub fn cli(display: progress::Display) -> Hooks {
+        Hooks { display, progress: None, stop: None, shared_gate: None, system: None }
+    }
 }
 
 /// The actors of one job.
@@ -53,16 +112,23 @@ struct Topology {
 pub async fn run(
     plan: &Plan,
     out: &OutputDir,
-    display: progress::Display,
+    hooks: &Hooks,
     resume: Option<Snapshot>,
     supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
     let _enter = span.enter();
-    let progress = Progress::new();
-    let _reporter = progress::start(progress.clone(), display);
-    let gate = Gate::new(plan.pipeline.in_flight);
+    tracing::debug!(actix_system = actix::System::current().id(), "pipeline starts");
+    let progress = match &hooks.progress {
+        Some(p) => {
+            p.restart_at(resume.as_ref().map_or((0, 0), |s| (s.position.byte, s.rows.processed)));
+            p.clone()
+        }
+        None => Progress::new(),
+    };
+    let _reporter = progress::start(progress.clone(), hooks.display);
+    let gate = Gate::with_shared(plan.pipeline.in_flight, hooks.shared_gate.clone());
     let facts = Arc::new(JobFacts::default());
     let resumed = resume.as_ref().map(Snapshot::resumed);
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
@@ -77,8 +143,14 @@ pub async fn run(
         fatal_tx,
         faults,
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
-    listen_for_signals(stop_tx);
+    let stop_rx = match &hooks.stop {
+        Some(stop) => stop.clone(),
+        None => {
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+            listen_for_signals(stop_tx);
+            stop_rx
+        }
+    };
     let fetcher = start_fetcher(plan, gate.clone(), progress, &topology, facts, resume, stop_rx).start();
 
     let fetched = tokio::select! {

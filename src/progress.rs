@@ -13,6 +13,7 @@ pub struct Progress {
     bytes: AtomicU64,
     total: AtomicU64,
     rows: AtomicU64,
+    runs: AtomicU64,
 }
 
 impl Progress {
@@ -24,6 +25,20 @@ impl Progress {
     /// Records the input size when known (0 = unknown).
     pub fn set_total(&self, total: Option<u64>) {
         self.total.store(total.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Starts a (re)started run at a checkpoint's byte and row count, so that counters read by
+    /// others (the daemon's API) stay absolute across restarts; also counts the runs.
+    pub fn restart_at(&self, (bytes, rows): (u64, u64)) {
+        self.bytes.store(bytes, Ordering::Relaxed);
+        self.rows.store(rows, Ordering::Relaxed);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bytes read, total size (0 = unknown), rows processed and runs started, for the API.
+    pub fn read(&self) -> (u64, u64, u64, u64) {
+        let (bytes, total, rows) = self.snapshot();
+        (bytes, total, rows, self.runs.load(Ordering::Relaxed))
     }
 
     /// Adds bytes read from the source.

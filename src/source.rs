@@ -371,7 +371,8 @@ fn skip_bytes(stream: ByteStream, mut skip: u64) -> ByteStream {
 
 /// Joins an error and its causes: reqwest's top-level message alone ("error sending request")
 /// does not tell the user that the connection was refused.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes on one line, for messages about network failures.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

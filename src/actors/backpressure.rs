@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug)]
 pub struct Gate {
     permits: Arc<Semaphore>,
+    shared: Option<Arc<Semaphore>>,
     bound: usize,
     max_in_flight: AtomicUsize,
     stalls: AtomicU64,
@@ -24,14 +25,23 @@ pub struct Gate {
 #[derive(Debug)]
 pub struct Ticket {
     _permit: OwnedSemaphorePermit,
+    _shared: Option<OwnedSemaphorePermit>,
 }
 
 impl Gate {
     /// A gate admitting `bound` chunks (at least 1).
     pub fn new(bound: usize) -> Arc<Gate> {
+        Gate::with_shared(bound, None)
+    }
+
+    /// A gate admitting `bound` chunks of this job, each also holding a permit of `shared` when
+    /// given: the bound across all jobs of a daemon. [`Gate::drain`] waits only for this job's
+    /// chunks.
+    pub fn with_shared(bound: usize, shared: Option<Arc<Semaphore>>) -> Arc<Gate> {
         let bound = bound.max(1);
         Arc::new(Gate {
             permits: Arc::new(Semaphore::new(bound)),
+            shared,
             bound,
             max_in_flight: AtomicUsize::new(0),
             stalls: AtomicU64::new(0),
@@ -48,9 +58,19 @@ impl Gate {
                 self.permits.clone().acquire_owned().await.expect("gate semaphore is never closed")
             }
         };
+        let shared = match &self.shared {
+            Some(shared) => Some(match shared.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    self.stalls.fetch_add(1, Ordering::Relaxed);
+                    shared.clone().acquire_owned().await.expect("shared semaphore is never closed")
+                }
+            }),
+            None => None,
+        };
         let in_flight = self.bound - self.permits.available_permits();
         self.max_in_flight.fetch_max(in_flight, Ordering::Relaxed);
-        Arc::new(Ticket { _permit: permit })
+        Arc::new(Ticket { _permit: permit, _shared: shared })
     }
 
     /// Waits until every admitted chunk has been released: the pipeline is empty.
@@ -95,5 +115,19 @@ mod tests {
         drop(a);
         let _c = gate.enter().await;
         assert_eq!((gate.max_in_flight(), gate.stalls()), (2, 1), "one wait, for the third chunk");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_shared_bound_holds_across_gates_and_drain_waits_only_for_its_own() {
+        let shared = Arc::new(Semaphore::new(2));
+        let (a, b) = (Gate::with_shared(4, Some(shared.clone())), Gate::with_shared(4, Some(shared.clone())));
+        let _a1 = a.enter().await;
+        let b1 = b.enter().await;
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), a.enter()).await;
+        assert!(waiting.is_err(), "the shared bound of 2 is reached");
+        drop(b1);
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.drain()).await.expect("b is empty");
+        let _a2 = a.enter().await;
+        assert_eq!(shared.available_permits(), 0);
     }
 }

@@ -14,6 +14,8 @@ pub enum Origin {
     Env(String),
     /// A command-line flag (`--set` or a named flag).
     Flag(String),
+    /// The `settings` of a job submitted to the daemon.
+    Request,
 }
 
 impl fmt::Display for Origin {
@@ -23,6 +25,7 @@ impl fmt::Display for Origin {
             Origin::File(p) => write!(f, "config file {}", p.display()),
             Origin::Env(v) => write!(f, "environment variable {v}"),
             Origin::Flag(flag) => write!(f, "command-line {flag}"),
+            Origin::Request => write!(f, "the job's settings"),
         }
     }
 }
@@ -47,13 +50,16 @@ pub struct Layers {
     pub env: HashMap<String, String>,
     /// Command-line overrides, in order.
     pub overrides: Vec<Override>,
+    /// Typed values from a daemon job's `settings` (`"faults.inject": ["…"]` needs a list, which
+    /// a `--set` string cannot be); applied last.
+    pub request: Vec<(String, Value)>,
 }
 
 impl Layers {
     /// Layers from the process environment plus the given file and overrides.
     pub fn from_process(file: Option<PathBuf>, overrides: Vec<Override>) -> Layers {
         let env = std::env::vars().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).collect();
-        Layers { file, env, overrides }
+        Layers { file, env, overrides, request: Vec::new() }
     }
 }
 
@@ -122,6 +128,11 @@ pub(super) fn build(layers: &Layers) -> Result<Config, ConfigErrors> {
         builder = builder
             .set_override(o.key.as_str(), o.value.clone())
             .map_err(|e| whole_issue(&o.flag, e.to_string()))?;
+    }
+    for (key, value) in &layers.request {
+        builder = builder
+            .set_override(key.as_str(), value.clone())
+            .map_err(|e| whole_issue("the job's settings", e.to_string()))?;
     }
     builder.build().map_err(|e| whole_issue("configuration", e.to_string()))
 }

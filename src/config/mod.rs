@@ -24,11 +24,13 @@ use crate::tasks::hottest::HottestParams;
 use crate::tasks::window::WindowParams;
 use crate::tenths::Tenths;
 
+mod daemon;
 mod layers;
 mod plan;
 mod settings;
 mod validate;
 
+pub use daemon::{DaemonPlan, DaemonSettings, WatchPlan, WatchSettings};
 use layers::*;
 pub use layers::{ConfigErrors, ConfigIssue, Layers, Origin, Override};
 pub use plan::*;
@@ -57,6 +59,13 @@ pub fn resolve(layers: &Layers) -> Result<Resolved, ConfigErrors> {
     record_layer(&env, &known, &mut origins, &mut issues, |key| Origin::Env(env_var_name(key)));
     for o in &layers.overrides {
         check_override_key(o, &known, &mut origins, &mut issues);
+    }
+    for (key, value) in &layers.request {
+        if known.contains_key(key) {
+            origins.insert(key.clone(), Origin::Request);
+        } else {
+            issues.push(unknown_key(key, &value.to_string(), &Origin::Request.to_string(), &known));
+        }
     }
     // Unknown keys were reported above (deserialization ignores them), so the checks below can
     // add every other problem to the same list.

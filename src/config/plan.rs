@@ -43,6 +43,8 @@ pub struct Plan {
     pub supervision: SupervisionPlan,
     /// Fault injection.
     pub faults: FaultPlan,
+    /// The daemon's settings (used by `wxflow daemon` and the client commands).
+    pub daemon: DaemonPlan,
 }
 
 /// Validated restart policy.

@@ -26,6 +26,8 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     /// Deliberate faults for drills.
     pub faults: FaultSettings,
+    /// The local daemon (`wxflow daemon`) and its clients.
+    pub daemon: DaemonSettings,
 }
 
 impl Settings {

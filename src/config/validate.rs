@@ -10,7 +10,7 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn fail(&mut self, key: &str, value: impl fmt::Display, problem: impl Into<String>) {
+    pub(super) fn fail(&mut self, key: &str, value: impl fmt::Display, problem: impl Into<String>) {
         let origin = self.origins.get(key).map_or("defaults".to_string(), Origin::to_string);
         self.issues.push(ConfigIssue {
             key: key.to_string(),
@@ -20,14 +20,14 @@ impl Validator<'_> {
         });
     }
 
-    fn count(&mut self, key: &str, value: u64, min: u64, max: u64) -> usize {
+    pub(super) fn count(&mut self, key: &str, value: u64, min: u64, max: u64) -> usize {
         if value < min || value > max {
             self.fail(key, value, format!("must be a whole number from {min} to {max}"));
         }
         value.clamp(min, max) as usize
     }
 
-    fn size(&mut self, key: &str, value: &ByteSize, min: u64, max: u64) -> usize {
+    pub(super) fn size(&mut self, key: &str, value: &ByteSize, min: u64, max: u64) -> usize {
         match parse_size(&value.0) {
             Some(n) if (min..=max).contains(&n) => n as usize,
             Some(_) => {
@@ -183,6 +183,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
             dir => PathBuf::from(dir),
         },
     };
+    let daemon = super::daemon::validate(&mut v, &s.daemon);
     if !v.issues.is_empty() {
         return Err(ConfigErrors(v.issues));
     }
@@ -200,6 +201,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
         checkpoint,
         supervision,
         faults,
+        daemon,
     })
 }
 

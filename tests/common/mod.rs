@@ -2,6 +2,7 @@
 //! server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod range_server;
 
 use std::io::{BufRead, BufReader, Write};
