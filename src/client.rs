@@ -124,7 +124,7 @@ pub fn jobs(args: &ClientArgs) -> Result<(), Error> {
             percent(j),
             j["progress"]["rows"].to_string(),
             j["rejected"].to_string(),
-            j["restarts"].to_string(),
+            total_restarts(&j["restarts"]),
             text(&j["output"]),
             text(&j["source"])
         );
@@ -152,7 +152,7 @@ pub fn status(args: &StatusArgs) -> Result<(), Error> {
                 text(&job["state"]),
                 p["rows"],
                 p["rows_per_sec"],
-                job["restarts"]
+                total_restarts(&job["restarts"])
             ));
             std::thread::sleep(Duration::from_millis(500));
             job = daemon.call(reqwest::Method::GET, &path, None)?;
@@ -200,10 +200,31 @@ fn print_job(j: &Value) {
         p["rows_per_sec"],
         p["eta_secs"]
     );
-    println!("restarts  {}", j["restarts"]);
+    println!("restarts  {}", restarts_by_actor(&j["restarts"]));
     println!("rejected  {}", j["rejected"]);
     if !j["error"].is_null() {
         println!("error     {}", text(&j["error"]));
+    }
+}
+
+/// All restarts of a job (the API gives them per actor).
+fn total_restarts(restarts: &Value) -> u64 {
+    restarts.as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+/// "0", or the actors that restarted with their counts, e.g. "window 2, router 1".
+fn restarts_by_actor(restarts: &Value) -> String {
+    let some: Vec<String> = restarts
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+        .map(|(actor, n)| format!("{actor} {n}"))
+        .collect();
+    if some.is_empty() {
+        "0".into()
+    } else {
+        some.join(", ")
     }
 }
 

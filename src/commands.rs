@@ -54,7 +54,8 @@ fn run(args: &RunArgs) -> Result<(), Error> {
     init_logging(plan);
     let interval = std::time::Duration::from_secs(plan.log.progress_interval_secs);
     let display = Display::choose(&plan.log.progress, interval);
-    let control = JobControl { fresh: args.fresh, force: args.force, hooks: Hooks::cli(display) };
+    let control =
+        JobControl { fresh: args.fresh, force: args.force, hooks: Hooks::cli(display), record: None };
     let done = job::execute(plan, &control)?;
     print_summary(plan, &done.out, &done.outcome);
     Ok(())

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use crate::actors::supervisor::Supervisor;
+use crate::actors::supervisor::{SharedSupervisor, Supervisor};
 use crate::config::Plan;
 use crate::durable::store::Store;
 use crate::durable::{settings_changes, Snapshot};
@@ -25,6 +25,9 @@ pub struct JobControl {
     pub force: bool,
     /// Progress, stop requests and the shared in-flight bound.
     pub hooks: Hooks,
+    /// The job's restart record, when the caller wants to read it while the job runs (the
+    /// daemon); `None` makes one from the plan's `[supervision]`.
+    pub record: Option<SharedSupervisor>,
 }
 
 /// A completed job: where its reports are and what it found.
@@ -62,8 +65,11 @@ pub fn execute(plan: &Plan, control: &JobControl) -> Result<Done, Error> {
     }
     let hooks = &control.hooks;
     let history = resume.as_ref().map_or((Default::default(), 0), |s| (s.restarts.clone(), s.retries));
-    let supervisor =
-        Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone()).with_history(&history.0, history.1)));
+    let supervisor = control
+        .record
+        .clone()
+        .unwrap_or_else(|| Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone()))));
+    supervisor.lock().unwrap_or_else(|e| e.into_inner()).add_history(&history.0, history.1);
     // An in-process restart continues this run: it is not another run, and where this run
     // resumed from stays what it was.
     let (resumed, runs_before) =

@@ -334,7 +334,7 @@ fn an_injected_panic_is_survived_and_counted_in_restarts_and_metrics() {
         "checkpoint.every_chunks": 2, "supervision.backoff_initial_ms": 5});
     let id = daemon.submit(&json!({"source": source, "output": "p", "settings": settings}));
     let job = daemon.wait_for(&id, "succeeded", 120);
-    assert_eq!(job["restarts"], 1, "{job}");
+    assert_eq!(job["restarts"]["window"], 1, "{job}");
     let out = dir.join("out/p");
     assert_eq!(summary(&out)["restarts"]["window"], 1);
     assert_same(&daemon, &id, &out, &reference(dir, "p", &source, &[]));
@@ -664,7 +664,7 @@ fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed()
     let id = daemon.submit(&json!({"source": source, "output": "gave-up", "settings": settings}));
     let job = daemon.wait_for(&id, "failed", 120);
     assert!(job["error"].as_str().unwrap().contains("supervision gave up"), "{job}");
-    assert_eq!(job["restarts"], 1, "{job}");
+    assert_eq!(job["restarts"]["window"], 1, "{job}");
     let m = metrics(&daemon);
     assert_eq!(metric(&m, "wxflow_actor_restarts_total{actor=\"window\"}"), 1.0);
     assert_eq!(metric(&m, "wxflow_jobs{state=\"failed\"}"), 1.0);

@@ -57,6 +57,8 @@ pub struct Supervisor {
     recent: VecDeque<Instant>,
     counts: BTreeMap<&'static str, u64>,
     retries: u64,
+    /// The part of `counts` that earlier runs contributed.
+    before: BTreeMap<&'static str, u64>,
 }
 
 impl Supervisor {
@@ -67,20 +69,30 @@ impl Supervisor {
             recent: VecDeque::new(),
             counts: ACTORS.iter().map(|a| (*a, 0)).collect(),
             retries: 0,
+            before: BTreeMap::new(),
         }
     }
 
     /// Continues the record of earlier runs of the same job (from its checkpoint), so that the
     /// counts a finished job reports cover every run. The restart intensity still counts only
     /// recent restarts.
-    pub fn with_history(mut self, restarts: &BTreeMap<String, u64>, retries: u64) -> Supervisor {
+    pub fn add_history(&mut self, restarts: &BTreeMap<String, u64>, retries: u64) {
         for (actor, n) in restarts {
-            if let Some(count) = self.counts.iter_mut().find(|(a, _)| **a == actor.as_str()) {
-                *count.1 += n;
+            if let Some((a, count)) = self.counts.iter_mut().find(|(a, _)| **a == actor.as_str()) {
+                *count += n;
+                *self.before.entry(*a).or_default() += n;
             }
         }
         self.retries += retries;
-        self
+    }
+
+    /// Restarts in this process only, per actor, zeros included: what a long-lived process
+    /// (the daemon) adds to its own counters when a job ends.
+    pub fn counts_here(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .iter()
+            .map(|(a, n)| (a.to_string(), n - self.before.get(a).copied().unwrap_or(0)))
+            .collect()
     }
 
     /// Records a fetch retry (a reopened source); retries are not restarts and have their own
@@ -175,7 +187,8 @@ mod tests {
     #[test]
     fn counts_continue_from_earlier_runs_but_intensity_does_not() {
         let earlier = [("window".to_string(), 5), ("router".to_string(), 1)].into();
-        let mut s = Supervisor::new(plan(1)).with_history(&earlier, 4);
+        let mut s = Supervisor::new(plan(1));
+        s.add_history(&earlier, 4);
         s.retried();
         assert_eq!(
             s.failed("window", "boom").unwrap(),
@@ -183,6 +196,7 @@ mod tests {
             "earlier runs do not count"
         );
         assert_eq!((s.counts()["window"], s.counts()["router"], s.retries()), (6, 1, 5));
+        assert_eq!((s.counts_here()["window"], s.counts_here()["router"]), (1, 0));
     }
 
     #[test]

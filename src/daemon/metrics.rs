@@ -86,14 +86,13 @@ impl Metrics {
         self.rows.inc_by(o.rows.processed);
         self.bytes.inc_by(o.pipeline.bytes);
         self.rejected.inc_by(o.rows.rejected);
-        for (actor, n) in &o.restarts {
-            self.restarts.with_label_values(&[actor.as_str()]).inc_by(*n);
-        }
     }
 
-    /// Adds restarts of a job that supervision gave up on.
-    pub fn actor_restarts(&self, actor: &str, n: u64) {
-        self.restarts.with_label_values(&[actor]).inc_by(n);
+    /// Adds the restarts one execution of a job made in this daemon, however it ended.
+    pub fn actor_restarts(&self, restarts: &std::collections::BTreeMap<String, u64>) {
+        for (actor, n) in restarts {
+            self.restarts.with_label_values(&[actor.as_str()]).inc_by(*n);
+        }
     }
 
     /// The text exposition format, gauges set from `g`.

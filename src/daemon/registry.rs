@@ -63,8 +63,9 @@ pub struct JobRecord {
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// Where it stands.
     pub state: State,
-    /// Pipeline restarts after actor failures (all runs).
-    pub restarts: u64,
+    /// Restarts per actor after failures (all runs), zeros included once the job has run.
+    #[serde(default)]
+    pub restarts: std::collections::BTreeMap<String, u64>,
     /// Rows rejected (known once finished).
     pub rejected: u64,
     /// Rows processed (known once finished or stopped).
@@ -103,7 +104,7 @@ impl JobRecord {
             output,
             settings,
             state: State::Queued,
-            restarts: 0,
+            restarts: Default::default(),
             rejected: 0,
             rows: 0,
             bytes: 0,

@@ -12,6 +12,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::registry::{now, JobRecord, Registry, State};
 use super::{security, Refusal};
+use crate::actors::supervisor::{SharedSupervisor, Supervisor};
 use crate::config::{self, DaemonPlan, Layers, Override, Plan};
 use crate::error::Error;
 use crate::job::{self, Done, JobControl};
@@ -42,6 +43,7 @@ pub struct Submission {
 struct Running {
     stop: watch::Sender<Option<i32>>,
     progress: Arc<Progress>,
+    record: SharedSupervisor,
     cancel: bool,
     checkpoint: PathBuf,
     sample: (Instant, u64, u64, f64, f64),
@@ -314,7 +316,8 @@ impl Scheduler {
             shared_gate: Some(self.shared_gate.clone()),
             system: self.system.get().cloned(),
         };
-        let control = JobControl { fresh: false, force: true, hooks };
+        let restarts = Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone())));
+        let control = JobControl { fresh: false, force: true, hooks, record: Some(restarts.clone()) };
         let record = inner.registry.get_mut(id).expect("exists");
         record.state = State::Running;
         record.started = Some(now());
@@ -322,7 +325,10 @@ impl Scheduler {
         let _ = save(inner);
         let checkpoint = plan.checkpoint.dir.join("checkpoint.bin");
         let sample = (Instant::now(), 0, 0, 0.0, 0.0);
-        inner.running.insert(id.to_string(), Running { stop, progress, cancel: false, checkpoint, sample });
+        inner.running.insert(
+            id.to_string(),
+            Running { stop, progress, record: restarts, cancel: false, checkpoint, sample },
+        );
         tracing::info!(job = %id, source = %job.source, "started");
         let (me, id) = (self.clone(), id.to_string());
         let spawned = std::thread::Builder::new().name(format!("job-{id}")).spawn({
@@ -347,22 +353,25 @@ impl Scheduler {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
-        let (bytes, total, rows, runs) = running.progress.read();
+        let (bytes, total, rows, _) = running.progress.read();
+        let (restarts, here) = {
+            let record = running.record.lock().unwrap_or_else(|e| e.into_inner());
+            (record.counts(), record.counts_here())
+        };
+        self.metrics.actor_restarts(&here);
         let job = inner.registry.get_mut(id).expect("running jobs exist");
-        (job.bytes, job.total_bytes, job.rows) = (bytes, total, rows);
+        (job.bytes, job.total_bytes, job.rows, job.restarts) = (bytes, total, rows, restarts);
         match result {
             Ok(done) => {
                 let o = &done.outcome;
                 job.state = State::Succeeded;
                 job.rejected = o.rows.rejected;
                 job.rows = o.rows.processed;
-                job.restarts = o.restarts.values().sum();
                 self.metrics.job_succeeded(o);
                 tracing::info!(job = %id, rows = o.rows.processed, "succeeded");
             }
             Err(Error::Interrupted { byte, .. }) if stopping && !running.cancel => {
                 tracing::info!(job = %id, byte, "checkpointed for shutdown; resumes when the daemon starts again");
-                job.restarts = runs.saturating_sub(1);
                 let _ = save(&inner);
                 return;
             }
@@ -371,11 +380,7 @@ impl Scheduler {
                 job.error = Some(format!("cancelled at byte {byte}; the checkpoint is kept: POST /v1/jobs/{id}/resume continues it"));
             }
             Err(e) => {
-                if let Error::GaveUp { actor, .. } = &e {
-                    self.metrics.actor_restarts(actor, runs.saturating_sub(1));
-                }
                 job.state = State::Failed;
-                job.restarts = runs.saturating_sub(1);
                 job.error = Some(e.to_string());
                 tracing::warn!(job = %id, "failed: {e}");
             }
@@ -602,7 +607,8 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
     let job = inner.registry.get(id)?.clone();
     let (bytes, total, rows, rate, eta, restarts) = match inner.running.get_mut(id) {
         Some(r) => {
-            let (bytes, total, rows, runs) = r.progress.read();
+            let (bytes, total, rows, _) = r.progress.read();
+            let restarts = r.record.lock().unwrap_or_else(|e| e.into_inner()).counts();
             let (at, b0, r0, mut rate_rows, mut rate_bytes) = r.sample;
             let secs = at.elapsed().as_secs_f64();
             if secs >= 1.0 {
@@ -612,9 +618,9 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
             }
             let eta =
                 (total > bytes && rate_bytes > 0.0).then(|| ((total - bytes) as f64 / rate_bytes).round());
-            (bytes, total, rows, rate_rows.round(), eta, runs.saturating_sub(1))
+            (bytes, total, rows, rate_rows.round(), eta, restarts)
         }
-        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts),
+        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts.clone()),
     };
     Some(json!({
         "id": job.id,
