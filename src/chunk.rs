@@ -28,6 +28,27 @@ impl Chunk {
     pub fn end(&self) -> u64 {
         self.offset + self.data.len() as u64
     }
+
+    /// Where the chunk lies, without its bytes; `at_end` if it is the input's last chunk.
+    pub fn span(&self, at_end: bool) -> Span {
+        Span { seq: self.seq, offset: self.offset, end: self.end(), first_line: self.first_line, at_end }
+    }
+}
+
+/// Where a chunk lies in the input: what travels with its readings so that a restarted actor can
+/// read exactly that chunk again from the source (see [`crate::actors::replay`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Chunk number.
+    pub seq: u64,
+    /// Byte offset of its first byte.
+    pub offset: u64,
+    /// Byte offset just past it.
+    pub end: u64,
+    /// Line number of its first line.
+    pub first_line: u64,
+    /// It is the last chunk of the input (a final line may lack its line break).
+    pub at_end: bool,
 }
 
 /// Re-cuts blocks into chunks of about `target` bytes that end on a line break.

@@ -6,15 +6,16 @@
 //! ```text
 //! abort@N            the process aborts at once when chunk N is cut (a deterministic kill -9)
 //! disconnect@BYTES   the source stream fails after BYTES bytes, as if the connection reset
-//!                    (once per process)
+//!                    (once per job)
 //! panic:ACTOR@N[xK]  ACTOR panics the first K times (default 1) chunk N reaches it; ACTOR is
 //!                    fetcher, parser, router, hottest, window, forecast or checkpoint
 //! slow:ACTOR:MS      ACTOR sleeps MS milliseconds per chunk
-//! checkpoint-io@N    the N-th checkpoint write of the process fails with an I/O error
+//! checkpoint-io@N    the N-th checkpoint write of the job fails with an I/O error
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -25,21 +26,11 @@ pub const GRAMMAR: &str =
     "expected `abort@N` (the process aborts when chunk N is cut; chunks count from 0), \
      `disconnect@BYTES` (the source fails after BYTES bytes, once) or `panic:ACTOR@N` / `panic:ACTOR@NxK` \
      (ACTOR panics the first K times chunk N reaches it; ACTOR is one of fetcher, parser, router, hottest, \
-     window, forecast, checkpoint)";
+     window, forecast, checkpoint), `slow:ACTOR:MS` (ACTOR sleeps MS ms per chunk, at most 60000) or \
+     `checkpoint-io@N` (the N-th checkpoint write fails, from 1)";
 
 /// The actors a fault can target and supervision counts restarts for.
 pub const ACTORS: [&str; 7] = ["fetcher", "parser", "router", "hottest", "window", "forecast", "checkpoint"];
-
-/// How often each armed panic has fired in this process, by (actor, chunk): a restarted pipeline
-/// meets chunk N again, and `xK` says how many times it should still fail.
-static FIRED: std::sync::Mutex<Vec<(&'static str, u64, u32)>> = std::sync::Mutex::new(Vec::new());
-
-/// Checkpoint writes attempted in this process, for `checkpoint-io@N`.
-static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Whether a `disconnect@` fault has fired in this process: it fires once, so that the retry it
-/// provokes can succeed.
-static DISCONNECTED: AtomicBool = AtomicBool::new(false);
 
 /// One armed fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +41,7 @@ pub enum Fault {
         /// Chunk number.
         chunk: u64,
     },
-    /// `disconnect@BYTES`: the source stream fails after `BYTES` bytes, once per process.
+    /// `disconnect@BYTES`: the source stream fails after `BYTES` bytes, once per job.
     Disconnect {
         /// Byte offset in the source.
         at: u64,
@@ -62,7 +53,7 @@ pub enum Fault {
         /// Delay per chunk.
         ms: u64,
     },
-    /// `checkpoint-io@N`: the N-th checkpoint write of this process (from 1) fails with an I/O
+    /// `checkpoint-io@N`: the N-th checkpoint write of the job (from 1) fails with an I/O
     /// error, a failure of the checkpoint actor.
     CheckpointIo {
         /// Which write.
@@ -129,15 +120,39 @@ impl fmt::Display for Fault {
 }
 
 /// The armed faults of one job, asked by the actors at the points where a fault can fire.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// What has fired is counted per job and shared by clones, so a restarted pipeline or actor of
+/// the same job meets chunk N again knowing how often it already failed there (`xK`), while
+/// another job in the same process (the daemon) starts afresh.
+#[derive(Debug, Clone, Default)]
 pub struct Faults {
     armed: Vec<Fault>,
+    fired: Arc<Fired>,
 }
+
+/// What the armed faults of one job have done so far.
+#[derive(Debug, Default)]
+struct Fired {
+    /// How often each armed panic fired, by (actor, chunk).
+    panics: Mutex<Vec<(&'static str, u64, u32)>>,
+    /// Checkpoint writes attempted, for `checkpoint-io@N`.
+    writes: AtomicU64,
+    /// Whether `disconnect@` fired: it fires once, so that the retry it provokes can succeed.
+    disconnected: AtomicBool,
+}
+
+impl PartialEq for Faults {
+    fn eq(&self, other: &Faults) -> bool {
+        self.armed == other.armed
+    }
+}
+
+impl Eq for Faults {}
 
 impl Faults {
     /// The given faults.
     pub fn new(armed: Vec<Fault>) -> Faults {
-        Faults { armed }
+        Faults { armed, fired: Arc::default() }
     }
 
     /// Armed faults, for the warning logged when a run starts.
@@ -165,7 +180,7 @@ impl Faults {
             if a != actor || chunk != seq {
                 continue;
             }
-            let mut fired = FIRED.lock().unwrap_or_else(|e| e.into_inner());
+            let mut fired = self.fired.panics.lock().unwrap_or_else(|e| e.into_inner());
             let count = match fired.iter_mut().find(|(x, c, _)| *x == actor && *c == seq) {
                 Some(entry) => &mut entry.2,
                 None => {
@@ -182,10 +197,10 @@ impl Faults {
         }
     }
 
-    /// Called before each checkpoint write: fails the N-th write of this process if
+    /// Called before each checkpoint write: fails the N-th write of this job if
     /// `checkpoint-io@N` is armed.
     pub fn on_checkpoint_write(&self) -> std::io::Result<()> {
-        let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = self.fired.writes.fetch_add(1, Ordering::SeqCst) + 1;
         if self.armed.contains(&Fault::CheckpointIo { nth: n }) {
             return Err(std::io::Error::other(format!("injected fault checkpoint-io@{n}")));
         }
@@ -212,7 +227,7 @@ impl Faults {
             _ => None,
         });
         let Some(at) = hit else { return (block, None) };
-        if DISCONNECTED.swap(true, Ordering::SeqCst) {
+        if self.fired.disconnected.swap(true, Ordering::SeqCst) {
             return (block, None);
         }
         tracing::warn!(byte = at, "fault disconnect@{at}: the source stream fails here");
@@ -242,7 +257,16 @@ mod tests {
         for bad in ["panic:nobody@3", "panic:window@", "panic:window@3x0", "panic@3"] {
             assert!(Fault::parse(bad).unwrap_err().contains("fetcher, parser, router"), "{bad}");
         }
-        for bad in ["abort", "abort@x", "abort@-1", "explode@3", "", "disconnect@0", "disconnect@lots"] {
+        for bad in [
+            "abort",
+            "abort@x",
+            "abort@-1",
+            "explode@3",
+            "",
+            "disconnect@0",
+            "disconnect@lots",
+            "slow:window",
+        ] {
             let e = Fault::parse(bad).unwrap_err();
             assert!(e.contains(GRAMMAR), "{e}");
         }

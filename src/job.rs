@@ -3,6 +3,7 @@
 //! last checkpoint), write the reports and remove the checkpoint. Printing stays with the callers.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use crate::actors::supervisor::Supervisor;
 use crate::config::Plan;
@@ -60,22 +61,31 @@ pub fn execute(plan: &Plan, control: &JobControl) -> Result<Done, Error> {
         eprintln!("wxflow: {text}");
     }
     let hooks = &control.hooks;
-    let mut supervisor = Supervisor::new(plan.supervision.clone());
+    let history = resume.as_ref().map_or((Default::default(), 0), |s| (s.restarts.clone(), s.retries));
+    let supervisor =
+        Arc::new(Mutex::new(Supervisor::new(plan.supervision.clone()).with_history(&history.0, history.1)));
+    // An in-process restart continues this run: it is not another run, and where this run
+    // resumed from stays what it was.
+    let (resumed, runs_before) =
+        (resume.as_ref().map(Snapshot::resumed), resume.as_ref().map_or(0, |s| s.runs));
     let mut resume = resume;
     let mut outcome = loop {
-        match crate::pipeline::run_blocking(plan, &out, hooks, resume.take()) {
+        match crate::pipeline::run_blocking(plan, &out, hooks, resume.take(), &supervisor) {
             Err(Error::ActorFailed { actor, detail }) => {
-                let delay = supervisor.failed(actor, &detail)?;
+                let delay = supervisor.lock().unwrap_or_else(|e| e.into_inner()).failed(actor, &detail)?;
                 if plan.source == SourceSpec::Stdin {
                     return Err(Error::ActorFailed {
                         actor,
                         detail: format!(
-                            "{detail}; standard input cannot be re-read, so the pipeline cannot restart"
+                            "{detail}; standard input cannot be read again, so the {actor} actor cannot be restarted"
                         ),
                     });
                 }
                 std::thread::sleep(delay);
                 resume = if plan.checkpoint.enabled { load_checkpoint(plan, &store)? } else { None };
+                if let Some(s) = resume.as_mut() {
+                    s.runs = runs_before;
+                }
                 let from = resume.as_ref().map_or(0, |s| s.position.byte);
                 let text = format!(
                     "the {actor} actor failed ({detail}); restarting the pipeline from byte {from} after {} ms",
@@ -87,7 +97,9 @@ pub fn execute(plan: &Plan, control: &JobControl) -> Result<Done, Error> {
             other => break other?,
         }
     };
-    outcome.restarts = supervisor.counts();
+    let record = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+    (outcome.restarts, outcome.retries, outcome.resumed) = (record.counts(), record.retries(), resumed);
+    drop(record);
     write_reports(&out, &outcome)?;
     clear_checkpoint(&store)?;
     Ok(Done { out, outcome })

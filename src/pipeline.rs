@@ -12,16 +12,17 @@ use crate::actors::checkpoint::{
 };
 use crate::actors::fetcher::{Fetch, FetchFrom, FetchReport, FetchSetup, Fetcher};
 use crate::actors::parsers::ParsePool;
+use crate::actors::replay::ReplaySource;
 use crate::actors::router::Router;
-use crate::actors::supervisor::Failures;
+use crate::actors::supervisor::{Failures, SharedSupervisor};
 use crate::actors::task::{TaskActor, TaskState, TaskWiring};
-use crate::config::{Plan, TaskKind};
+use crate::config::Plan;
 use crate::durable::store::Store;
 use crate::durable::{Position, Snapshot};
 use crate::error::{DataError, Error};
 use crate::output::OutputDir;
 use crate::progress::{self, Progress};
-use crate::report::{Outcome, PipelineStats, Resumed};
+use crate::report::{Outcome, PipelineStats};
 use crate::source::{OpenOptions, ResumeFrom};
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
@@ -34,12 +35,16 @@ pub fn run_blocking(
     out: &OutputDir,
     hooks: &Hooks,
     resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
+    if let Some(slot) = &hooks.supervisor_slot {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(supervisor.clone());
+    }
     if let Some(system) = &hooks.system {
-        return run_on_arbiter(system, plan, out, hooks, resume);
+        return run_on_arbiter(system, plan, out, hooks, resume, supervisor);
     }
     let system = actix::System::new();
-    system.block_on(run(plan, out, hooks, resume))
+    system.block_on(run(plan, out, hooks, resume, supervisor))
 }
 
 /// Runs one attempt on a fresh arbiter of `system` (the daemon's) and stops that arbiter after
@@ -50,14 +55,15 @@ fn run_on_arbiter(
     out: &OutputDir,
     hooks: &Hooks,
     resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
     actix::System::set_current(system.clone());
     let arbiter = Arbiter::new();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (plan, out, hooks) = (plan.clone(), out.clone(), hooks.clone());
+    let (plan, out, hooks, supervisor) = (plan.clone(), out.clone(), hooks.clone(), supervisor.clone());
     arbiter.spawn_fn(move || {
         actix::spawn(async move {
-            let _ = tx.send(run(&plan, &out, &hooks, resume).await);
+            let _ = tx.send(run(&plan, &out, &hooks, resume, &supervisor).await);
         });
     });
     let result = rx.recv().unwrap_or_else(|_| {
@@ -87,13 +93,16 @@ pub struct Hooks {
     /// Run each attempt on a fresh arbiter of this actix system (the daemon's, which also serves
     /// its HTTP API), or `None` for a fresh system per attempt (`wxflow run`).
     pub system: Option<actix::System>,
+    /// Where to leave the job's supervisor, so a caller can read live restart counts (the
+    /// daemon's API) while the job runs.
+    pub supervisor_slot: Option<Arc<std::sync::Mutex<Option<SharedSupervisor>>>>,
 }
 
 impl Hooks {
     /// What `wxflow run` uses: the given display, fresh counters, signals, no shared bound, a
     /// fresh actix system per attempt.
     pub fn cli(display: progress::Display) -> Hooks {
-        Hooks { display, progress: None, stop: None, shared_gate: None, system: None }
+        Hooks { display, progress: None, stop: None, shared_gate: None, system: None, supervisor_slot: None }
     }
 }
 
@@ -102,6 +111,7 @@ struct Topology {
     arbiters: Vec<Arbiter>,
     checkpoint: Addr<Checkpoint>,
     router: Addr<Router>,
+    supervisor: SharedSupervisor,
 }
 
 /// Runs a job inside an actix system.
@@ -110,6 +120,7 @@ pub async fn run(
     out: &OutputDir,
     hooks: &Hooks,
     resume: Option<Snapshot>,
+    supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
@@ -125,15 +136,11 @@ pub async fn run(
     let _reporter = progress::start(progress.clone(), hooks.display);
     let gate = Gate::with_shared(plan.pipeline.in_flight, hooks.shared_gate.clone());
     let facts = Arc::new(JobFacts::default());
-    let resumed = resume.as_ref().map(|s| Resumed {
-        byte: s.position.byte,
-        line: s.position.line,
-        rows: s.rows.processed,
-        runs: s.runs + 1,
-    });
+    let resumed = resume.as_ref().map(Snapshot::resumed);
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
     let faults = Arc::new(plan.faults.armed.clone());
-    let wiring = (faults.clone(), fatal_tx.clone());
+    let wiring =
+        Wiring { faults: faults.clone(), failures: fatal_tx.clone(), supervisor: supervisor.clone() };
     let topology = start_actors(plan, out, progress.clone(), facts.clone(), resume.as_ref(), wiring)?;
     let pool = ParsePool::start(
         plan.pipeline.parse_workers,
@@ -193,14 +200,10 @@ fn start_fetcher(
     stop: tokio::sync::watch::Receiver<Option<i32>>,
 ) -> Fetcher {
     let p = &plan.pipeline;
-    let open = OpenOptions {
-        block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
-        connect_timeout: p.connect_timeout,
-        read_timeout: p.read_timeout,
-    };
     let resume = resume.map(|s| FetchFrom {
         from: ResumeFrom {
             offset: s.position.byte,
+            until: None,
             expect: s.source,
             dir: plan.checkpoint.dir.display().to_string(),
         },
@@ -210,7 +213,7 @@ fn start_fetcher(
     });
     let setup = FetchSetup {
         spec: plan.source.clone(),
-        open,
+        open: open_options(plan),
         sizes: (p.chunk_size, p.max_line),
         columns: plan.columns.clone(),
         epochs: (plan.checkpoint.every_chunks, plan.checkpoint.every_secs),
@@ -219,6 +222,7 @@ fn start_fetcher(
         faults: plan.faults.armed.clone(),
         resume,
         retries: (p.fetch_retries, p.retry_backoff),
+        supervisor: topology.supervisor.clone(),
         stop,
     };
     Fetcher::new(setup, gate, progress)
@@ -263,15 +267,31 @@ async fn stop_gracefully(
     Err(Error::Interrupted { signal, byte: report.watermark, saved })
 }
 
+/// How sources are opened: by the fetcher, and again by a restarted task actor's replay.
+fn open_options(plan: &Plan) -> OpenOptions {
+    let p = &plan.pipeline;
+    OpenOptions {
+        block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
+        connect_timeout: p.connect_timeout,
+        read_timeout: p.read_timeout,
+    }
+}
+
+/// What every actor of a job shares for failures.
+struct Wiring {
+    faults: Arc<crate::faults::Faults>,
+    failures: Failures,
+    supervisor: SharedSupervisor,
+}
+
 fn start_actors(
     plan: &Plan,
     out: &OutputDir,
     progress: Arc<Progress>,
     facts: Arc<JobFacts>,
     resume: Option<&Snapshot>,
-    (faults, failures): (Arc<crate::faults::Faults>, Failures),
+    Wiring { faults, failures, supervisor }: Wiring,
 ) -> Result<Topology, Error> {
-    let delay = |kind: TaskKind| plan.faults.slow_task.filter(|(k, _)| *k == kind).map(|(_, d)| d);
     let (start, writer) = match resume {
         Some(s) => (
             Start {
@@ -300,23 +320,31 @@ fn start_actors(
         settings: plan.result_settings(),
         runs_before: resume.map_or(0, |s| s.runs),
         checkpoints_before: resume.map_or(0, |s| s.checkpoints),
-        facts,
+        facts: facts.clone(),
         faults: faults.clone(),
         failures: failures.clone(),
+        supervisor: supervisor.clone(),
     };
+    let replay = Arc::new(ReplaySource {
+        spec: plan.source.clone(),
+        open: open_options(plan),
+        facts,
+        dir: plan.checkpoint.dir.display().to_string(),
+    });
     let checkpoint = Checkpoint::new(writer, start, progress, durability).start();
     let sink = checkpoint.clone().recipient();
     let empty = empty_states(plan);
     let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
-    let wiring = |kind| TaskWiring {
+    let wiring = || TaskWiring {
         sink: sink.clone(),
-        delay: delay(kind),
         faults: faults.clone(),
         failures: failures.clone(),
+        supervisor: supervisor.clone(),
+        replay: replay.clone(),
     };
-    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, wiring(TaskKind::Hottest));
-    let window = start_task(&arbiters[1], "window", empty.window, wiring(TaskKind::Window));
-    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, wiring(TaskKind::Forecast));
+    let hottest = start_task(&arbiters[0], "hottest", empty.hottest, wiring());
+    let window = start_task(&arbiters[1], "window", empty.window, wiring());
+    let forecast = start_task(&arbiters[2], "forecast", empty.forecast, wiring());
     let router = Router::new(
         vec![
             (hottest.clone().recipient(), hottest.recipient()),
@@ -328,7 +356,7 @@ fn start_actors(
         failures,
     )
     .start();
-    Ok(Topology { arbiters, checkpoint, router })
+    Ok(Topology { arbiters, checkpoint, router, supervisor })
 }
 
 /// Fresh analysis states for this plan.

@@ -76,6 +76,8 @@ pub struct Opened {
 pub struct ResumeFrom {
     /// First byte to read.
     pub offset: u64,
+    /// Byte to stop before, when only a piece is wanted (a replay); `None` reads to the end.
+    pub until: Option<u64>,
     /// The identity recorded in the checkpoint.
     pub expect: SourceIdentity,
     /// The checkpoint folder, for messages.
@@ -285,7 +287,8 @@ async fn open_http(url: &str, opts: &OpenOptions, from: Option<&ResumeFrom>) -> 
         .map_err(connect_err)?;
     let mut request = client.get(url);
     if let Some(from) = from {
-        request = request.header(reqwest::header::RANGE, format!("bytes={}-", from.offset));
+        let last = from.until.filter(|&u| u > from.offset).map(|u| (u - 1).to_string()).unwrap_or_default();
+        request = request.header(reqwest::header::RANGE, format!("bytes={}-{last}", from.offset));
         if let Some(validator) = from.expect.etag.as_ref().or(from.expect.last_modified.as_ref()) {
             request = request.header(reqwest::header::IF_RANGE, validator.as_str());
         }

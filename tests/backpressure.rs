@@ -12,11 +12,7 @@ fn a_slow_task_actor_stalls_the_fetcher_within_the_bound() {
     let (slow, fast) = (dir.path().join("slow"), dir.path().join("fast"));
     let source = sample();
     let common = ["--source", source.to_str().unwrap(), "--chunk-size", "4KiB", "--in-flight", "3"];
-    let o = run(
-        &slow,
-        &[&common[..], &["--set", "faults.slow_task=window", "--set", "faults.slow_task_delay_ms=10"]]
-            .concat(),
-    );
+    let o = run(&slow, &[&common[..], &["--fault", "slow:window:10"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let p = &summary(&slow)["pipeline"];
     let chunks = p["chunks"].as_u64().unwrap();

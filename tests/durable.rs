@@ -109,7 +109,7 @@ fn kill_until_done(args: &[String], clean_time: Duration, seed: u64) -> (u32, Ve
             .stderr(err.reopen().unwrap())
             .spawn()
             .unwrap();
-        let wait = Duration::from_millis(rng.between(span / 40 + 5, span / 12 + 10));
+        let wait = Duration::from_millis(rng.between(span / 60 + 5, span / 20 + 10));
         std::thread::sleep(wait);
         if let Some(status) = child.try_wait().unwrap() {
             logs.push(std::fs::read_to_string(err.path()).unwrap());
@@ -358,7 +358,7 @@ fn stop_with(signal: &str, code: i32) {
     clean_run(source, &clean);
     let out = dir.path().join("out");
     // A slow task actor makes the run take seconds, so the signal lands part-way.
-    let slow = ["--set", "faults.slow_task=hottest", "--set", "faults.slow_task_delay_ms=40"];
+    let slow = ["--fault", "slow:hottest:40"];
     let err = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("wxflow"))
         .args(run_args(source, &out, &slow))

@@ -445,6 +445,8 @@ fn checkpoint_roundtrip(s: &States, chunk: u64) -> States {
         leading_blank: 0,
         runs: 1,
         checkpoints: 1,
+        restarts: Default::default(),
+        retries: 0,
         hottest: s.hottest.clone(),
         window: s.window.clone(),
         forecast: s.offset.clone(),

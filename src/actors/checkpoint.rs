@@ -94,7 +94,7 @@ pub struct CheckpointReport {
     pub rejects_path: PathBuf,
     /// The final analysis states.
     pub states: States,
-    /// Checkpoints written by this run.
+    /// Checkpoints written for this job, earlier runs included.
     pub checkpoints: u64,
 }
 
@@ -105,6 +105,8 @@ pub struct JobFacts {
     pub identity: OnceLock<SourceIdentity>,
     /// The header line and the blank lines before it.
     pub header: OnceLock<(Vec<u8>, u64)>,
+    /// The header's schema, for actors that parse chunks again (replay).
+    pub schema: OnceLock<Arc<crate::schema::Schema>>,
 }
 
 /// Where and whether checkpoints are written.
@@ -125,6 +127,8 @@ pub struct Durability {
     pub faults: Arc<crate::faults::Faults>,
     /// The job's failure channel.
     pub failures: crate::actors::supervisor::Failures,
+    /// The job's record of restarts and retries, saved with each checkpoint.
+    pub supervisor: crate::actors::supervisor::SharedSupervisor,
 }
 
 /// Where the chunk accounting stood when an epoch's last chunk was completed.
@@ -311,6 +315,7 @@ impl Checkpoint {
             }
             None => return,
         }
+        let record = d.supervisor.lock().unwrap_or_else(|e| e.into_inner());
         let snapshot = Snapshot {
             version: FORMAT_VERSION,
             source: identity.clone(),
@@ -322,10 +327,13 @@ impl Checkpoint {
             leading_blank: *leading_blank,
             runs: d.runs_before + 1,
             checkpoints: d.checkpoints_before + self.written + 1,
+            restarts: record.counts(),
+            retries: record.retries(),
             hottest: self.committed.hottest.clone(),
             window: self.committed.window.clone(),
             forecast: self.committed.forecast.clone(),
         };
+        drop(record);
         match d.faults.on_checkpoint_write().and_then(|()| d.store.save(&snapshot)) {
             Ok(bytes) => {
                 self.written += 1;
@@ -374,7 +382,7 @@ impl Checkpoint {
             examples: std::mem::take(&mut self.examples),
             rejects_path,
             states: self.committed.clone(),
-            checkpoints: self.written,
+            checkpoints: self.durability.checkpoints_before + self.written,
         })
     }
 }

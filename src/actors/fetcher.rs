@@ -83,6 +83,8 @@ pub struct FetchSetup {
     pub resume: Option<FetchFrom>,
     /// How often a failed read is retried, and the first delay.
     pub retries: (u32, std::time::Duration),
+    /// The job's record, where retries are counted.
+    pub supervisor: crate::actors::supervisor::SharedSupervisor,
     /// Becomes `Some(signal)` when the run must stop (SIGINT, SIGTERM).
     pub stop: tokio::sync::watch::Receiver<Option<i32>>,
 }
@@ -196,6 +198,7 @@ impl Run {
                 schema = self.header(eof)?.map(Arc::new);
             }
             let Some(schema) = &schema else { continue };
+            let _ = setup.facts.schema.set(schema.clone());
             while let Some(chunk) = self.chunker.next_chunk()? {
                 self.dispatch(chunk, schema, false).await?;
             }
@@ -330,6 +333,7 @@ impl Retry {
             }
             self.left -= 1;
             self.count += 1;
+            setup.supervisor.lock().unwrap_or_else(|e| e.into_inner()).retried();
             let wait = crate::actors::supervisor::jittered(self.delay, 0.25);
             tracing::warn!(
                 "reading {} failed at byte {offset} ({error}); retry {} in {} ms, from byte {offset}",
@@ -339,7 +343,7 @@ impl Retry {
             );
             tokio::time::sleep(wait).await;
             self.delay = (self.delay * 2).min(MAX_BACKOFF);
-            let from = ResumeFrom { offset, expect: expect.clone(), dir: "this run".into() };
+            let from = ResumeFrom { offset, until: None, expect: expect.clone(), dir: "this run".into() };
             match source::open(&setup.spec, &setup.open, Some(&from)).await {
                 Ok(opened) => return Ok(opened.stream),
                 Err(e) => error = e,

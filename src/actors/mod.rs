@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod epoch;
 pub mod fetcher;
 pub mod parsers;
+pub mod replay;
 pub mod router;
 pub mod supervisor;
 pub mod task;

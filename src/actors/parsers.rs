@@ -92,10 +92,8 @@ fn work(
         }));
         match parsed {
             Ok(parsed) => router.do_send(ParsedChunk {
-                seq: chunk.seq,
+                span: chunk.span(job.at_end),
                 epoch: job.epoch,
-                end: chunk.end(),
-                first_line: chunk.first_line,
                 parsed,
                 ticket: job.ticket,
             }),

@@ -12,19 +12,16 @@ use crate::actors::checkpoint::ChunkDone;
 use crate::actors::epoch::CloseEpoch;
 use crate::actors::supervisor::{guarded, Failures};
 use crate::actors::task::Absorb;
+use crate::chunk::Span;
 use crate::faults::Faults;
 use crate::parse::Parsed;
 
 /// A chunk after parsing, sent by a parse worker.
 pub struct ParsedChunk {
-    /// Chunk number.
-    pub seq: u64,
+    /// Where the chunk lies in the input.
+    pub span: Span,
     /// Epoch of the chunk.
     pub epoch: u64,
-    /// Byte offset just past the chunk.
-    pub end: u64,
-    /// Line number of the chunk's first line.
-    pub first_line: u64,
     /// Readings, rejects and counts.
     pub parsed: Parsed,
     /// Admission ticket.
@@ -55,23 +52,20 @@ impl Router {
     }
 
     fn route(&self, msg: ParsedChunk) {
-        self.faults.on_chunk("router", msg.seq);
+        let span = msg.span;
+        self.faults.on_chunk("router", span.seq);
         let Parsed { readings, rejects, blank, lines } = msg.parsed;
         let processed = readings.len() as u64;
-        let absorb = Absorb {
-            seq: msg.seq,
-            epoch: msg.epoch,
-            readings: Arc::new(readings),
-            ticket: msg.ticket.clone(),
-        };
+        let absorb =
+            Absorb { span, epoch: msg.epoch, readings: Arc::new(readings), ticket: msg.ticket.clone() };
         for (task, _) in &self.tasks {
             task.do_send(absorb.clone());
         }
         self.checkpoint.0.do_send(ChunkDone {
-            seq: msg.seq,
+            seq: span.seq,
             epoch: msg.epoch,
-            end: msg.end,
-            first_line: msg.first_line,
+            end: span.end,
+            first_line: span.first_line,
             lines,
             processed,
             blank,

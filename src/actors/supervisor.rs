@@ -5,7 +5,8 @@
 //! `catch_unwind` and turns a panic into an [`Error::ActorFailed`] on the job's failure channel;
 //! the job then stops its actors and [`Supervisor`] decides whether and when to restart the
 //! pipeline from the last checkpoint — Erlang/OTP's restart intensity (at most `max_restarts`
-//! within `within`) with Flink's exponential-delay backoff and jitter.
+//! within `within`) with Flink's exponential-delay backoff and jitter. Task actors are restarted
+//! one-for-one instead (see [`crate::actors::task`]), under the same supervisor.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,17 +20,25 @@ use crate::faults::ACTORS;
 /// Where actors report their failures; the job listens on the other end.
 pub type Failures = tokio::sync::mpsc::Sender<Error>;
 
+/// One supervisor per job, shared by the pipeline (which restarts everything) and the task
+/// actors (which restart on their own), so that the restart intensity counts both.
+pub type SharedSupervisor = std::sync::Arc<std::sync::Mutex<Supervisor>>;
+
 /// Runs `body`; a panic is reported as a failure of `actor` and gives `None`.
 pub fn guarded<T>(actor: &'static str, failures: &Failures, body: impl FnOnce() -> T) -> Option<T> {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch_panic(body) {
         Ok(value) => Some(value),
-        Err(panic) => {
-            let detail = panic_text(panic.as_ref());
+        Err(detail) => {
             tracing::error!(actor, "actor failed: {detail}");
             let _ = failures.try_send(Error::ActorFailed { actor, detail });
             None
         }
     }
+}
+
+/// Runs `body`; a panic comes back as its message, for an actor that recovers by itself.
+pub fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(body)).map_err(|panic| panic_text(panic.as_ref()))
 }
 
 /// The message of a caught panic.
@@ -47,12 +56,42 @@ pub struct Supervisor {
     plan: SupervisionPlan,
     recent: VecDeque<Instant>,
     counts: BTreeMap<&'static str, u64>,
+    retries: u64,
 }
 
 impl Supervisor {
     /// A supervisor applying `plan`.
     pub fn new(plan: SupervisionPlan) -> Supervisor {
-        Supervisor { plan, recent: VecDeque::new(), counts: ACTORS.iter().map(|a| (*a, 0)).collect() }
+        Supervisor {
+            plan,
+            recent: VecDeque::new(),
+            counts: ACTORS.iter().map(|a| (*a, 0)).collect(),
+            retries: 0,
+        }
+    }
+
+    /// Continues the record of earlier runs of the same job (from its checkpoint), so that the
+    /// counts a finished job reports cover every run. The restart intensity still counts only
+    /// recent restarts.
+    pub fn with_history(mut self, restarts: &BTreeMap<String, u64>, retries: u64) -> Supervisor {
+        for (actor, n) in restarts {
+            if let Some(count) = self.counts.iter_mut().find(|(a, _)| **a == actor.as_str()) {
+                *count.1 += n;
+            }
+        }
+        self.retries += retries;
+        self
+    }
+
+    /// Records a fetch retry (a reopened source); retries are not restarts and have their own
+    /// limit (`pipeline.fetch_retries`).
+    pub fn retried(&mut self) {
+        self.retries += 1;
+    }
+
+    /// Fetch retries so far.
+    pub fn retries(&self) -> u64 {
+        self.retries
     }
 
     /// Records a failure of `actor`: the delay before restarting, or [`Error::GaveUp`] when the
@@ -131,6 +170,19 @@ mod tests {
         assert!(e.contains("3 restarts within 60 s") && e.contains("window actor failed: boom again"), "{e}");
         assert_eq!(s.counts()["window"], 2);
         assert_eq!(s.counts()["fetcher"], 0);
+    }
+
+    #[test]
+    fn counts_continue_from_earlier_runs_but_intensity_does_not() {
+        let earlier = [("window".to_string(), 5), ("router".to_string(), 1)].into();
+        let mut s = Supervisor::new(plan(1)).with_history(&earlier, 4);
+        s.retried();
+        assert_eq!(
+            s.failed("window", "boom").unwrap(),
+            Duration::from_millis(100),
+            "earlier runs do not count"
+        );
+        assert_eq!((s.counts()["window"], s.counts()["router"], s.retries()), (6, 1, 5));
     }
 
     #[test]

@@ -226,6 +226,18 @@ pub(super) fn check_override_key(
     }
 }
 
+/// Keys that existed once, with what replaced them, so an old config file gets a fix, not a guess.
+const REMOVED: [(&str, &str); 2] = [
+    (
+        "faults.slow_task",
+        "it was replaced by the fault `slow:ACTOR:MS`, e.g. faults.inject = [\"slow:window:10\"]",
+    ),
+    (
+        "faults.slow_task_delay_ms",
+        "it was replaced by the fault `slow:ACTOR:MS`, e.g. faults.inject = [\"slow:window:10\"]",
+    ),
+];
+
 pub(super) fn unknown_key(
     key: &str,
     value: &str,
@@ -236,6 +248,9 @@ pub(super) fn unknown_key(
     let siblings: Vec<&str> =
         known.keys().filter(|k| k.split('.').next() == Some(section)).map(String::as_str).collect();
     let hint = match closest(key, known.keys().map(String::as_str)) {
+        _ if REMOVED.iter().any(|(k, _)| *k == key) => {
+            REMOVED.iter().find(|(k, _)| *k == key).map(|(_, h)| h.to_string()).unwrap_or_default()
+        }
         Some(best) => format!("did you mean `{best}`?"),
         None if siblings.is_empty() => format!("sections are {}", section_names(known).join(", ")),
         None => format!("keys in [{section}] are {}", siblings.join(", ")),

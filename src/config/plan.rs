@@ -127,22 +127,9 @@ pub struct PipelinePlan {
     pub retry_backoff: Duration,
 }
 
-/// Which task actor a fault targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskKind {
-    /// Hottest times.
-    Hottest,
-    /// Temperature-band window.
-    Window,
-    /// Forecast.
-    Forecast,
-}
-
 /// Validated fault injection.
 #[derive(Debug, Clone, Default)]
 pub struct FaultPlan {
-    /// Slow task actor and its per-chunk delay.
-    pub slow_task: Option<(TaskKind, Duration)>,
     /// Armed faults.
     pub armed: crate::faults::Faults,
 }

@@ -174,10 +174,6 @@ pub struct SupervisionSettings {
 pub struct FaultSettings {
     /// Armed fault specs, see [`crate::faults`].
     pub inject: Vec<String>,
-    /// Task actor to slow down, or `none`.
-    pub slow_task: String,
-    /// Delay per chunk.
-    pub slow_task_delay_ms: u64,
 }
 
 /// A byte count written as an integer or as text with a unit (`64KiB`, `1MiB`, `4MB`).

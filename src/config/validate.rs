@@ -234,15 +234,6 @@ pub(super) fn check_log(v: &mut Validator<'_>, log: &LogSettings) {
 }
 
 pub(super) fn fault_plan(v: &mut Validator<'_>, f: &FaultSettings) -> FaultPlan {
-    let kinds = [
-        ("none", None),
-        ("hottest", Some(TaskKind::Hottest)),
-        ("window", Some(TaskKind::Window)),
-        ("forecast", Some(TaskKind::Forecast)),
-    ];
-    let kind = v.choice("faults.slow_task", &f.slow_task, &kinds).flatten();
-    let delay =
-        Duration::from_millis(v.count("faults.slow_task_delay_ms", f.slow_task_delay_ms, 0, 60_000) as u64);
     let mut armed = Vec::new();
     for (i, spec) in f.inject.iter().enumerate() {
         match crate::faults::Fault::parse(spec) {
@@ -250,5 +241,5 @@ pub(super) fn fault_plan(v: &mut Validator<'_>, f: &FaultSettings) -> FaultPlan 
             Err(problem) => v.fail("faults.inject", format!("[{i}] {spec:?}"), problem),
         }
     }
-    FaultPlan { slow_task: kind.map(|k| (k, delay)), armed: crate::faults::Faults::new(armed) }
+    FaultPlan { armed: crate::faults::Faults::new(armed) }
 }

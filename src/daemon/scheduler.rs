@@ -38,10 +38,20 @@ pub struct Submission {
     pub settings: Map<String, Value>,
 }
 
+/// Where a running job's pipeline leaves its supervisor (restart counts).
+type SupervisorSlot = Arc<Mutex<Option<crate::actors::supervisor::SharedSupervisor>>>;
+
+/// Restarts per actor so far, from a running job's supervisor.
+fn restart_counts(slot: &SupervisorSlot) -> std::collections::BTreeMap<String, u64> {
+    let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    slot.as_ref().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).counts()).unwrap_or_default()
+}
+
 /// A running job's handles.
 struct Running {
     stop: watch::Sender<Option<i32>>,
     progress: Arc<Progress>,
+    supervisor: SupervisorSlot,
     cancel: bool,
     checkpoint: PathBuf,
     sample: (Instant, u64, u64, f64, f64),
@@ -307,12 +317,14 @@ impl Scheduler {
         };
         let (stop, stop_rx) = watch::channel(None);
         let progress = Progress::new();
+        let supervisor = SupervisorSlot::default();
         let hooks = Hooks {
             display: Display::Off,
             progress: Some(progress.clone()),
             stop: Some(stop_rx),
             shared_gate: Some(self.shared_gate.clone()),
             system: self.system.get().cloned(),
+            supervisor_slot: Some(supervisor.clone()),
         };
         let control = JobControl { fresh: false, force: true, hooks };
         let record = inner.registry.get_mut(id).expect("exists");
@@ -322,7 +334,8 @@ impl Scheduler {
         let _ = save(inner);
         let checkpoint = plan.checkpoint.dir.join("checkpoint.bin");
         let sample = (Instant::now(), 0, 0, 0.0, 0.0);
-        inner.running.insert(id.to_string(), Running { stop, progress, cancel: false, checkpoint, sample });
+        let running = Running { stop, progress, supervisor, cancel: false, checkpoint, sample };
+        inner.running.insert(id.to_string(), running);
         tracing::info!(job = %id, source = %job.source, "started");
         let (me, id) = (self.clone(), id.to_string());
         let spawned = std::thread::Builder::new().name(format!("job-{id}")).spawn({
@@ -347,9 +360,11 @@ impl Scheduler {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
-        let (bytes, total, rows, runs) = running.progress.read();
+        let (bytes, total, rows, _) = running.progress.read();
+        let restarts = restart_counts(&running.supervisor);
         let job = inner.registry.get_mut(id).expect("running jobs exist");
         (job.bytes, job.total_bytes, job.rows) = (bytes, total, rows);
+        job.restarts = restarts.values().sum();
         match result {
             Ok(done) => {
                 let o = &done.outcome;
@@ -362,7 +377,6 @@ impl Scheduler {
             }
             Err(Error::Interrupted { byte, .. }) if stopping && !running.cancel => {
                 tracing::info!(job = %id, byte, "checkpointed for shutdown; resumes when the daemon starts again");
-                job.restarts = runs.saturating_sub(1);
                 let _ = save(&inner);
                 return;
             }
@@ -371,11 +385,10 @@ impl Scheduler {
                 job.error = Some(format!("cancelled at byte {byte}; the checkpoint is kept: POST /v1/jobs/{id}/resume continues it"));
             }
             Err(e) => {
-                if let Error::GaveUp { actor, .. } = &e {
-                    self.metrics.actor_restarts(actor, runs.saturating_sub(1));
+                for (actor, n) in &restarts {
+                    self.metrics.actor_restarts(actor, *n);
                 }
                 job.state = State::Failed;
-                job.restarts = runs.saturating_sub(1);
                 job.error = Some(e.to_string());
                 tracing::warn!(job = %id, "failed: {e}");
             }
@@ -602,7 +615,7 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
     let job = inner.registry.get(id)?.clone();
     let (bytes, total, rows, rate, eta, restarts) = match inner.running.get_mut(id) {
         Some(r) => {
-            let (bytes, total, rows, runs) = r.progress.read();
+            let (bytes, total, rows, _) = r.progress.read();
             let (at, b0, r0, mut rate_rows, mut rate_bytes) = r.sample;
             let secs = at.elapsed().as_secs_f64();
             if secs >= 1.0 {
@@ -612,7 +625,7 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
             }
             let eta =
                 (total > bytes && rate_bytes > 0.0).then(|| ((total - bytes) as f64 / rate_bytes).round());
-            (bytes, total, rows, rate_rows.round(), eta, runs.saturating_sub(1))
+            (bytes, total, rows, rate_rows.round(), eta, restart_counts(&r.supervisor).values().sum())
         }
         None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts),
     };

@@ -17,7 +17,7 @@ use crate::tasks::window::Window;
 pub mod store;
 
 /// Version of the encoded [`Snapshot`]; a file of another version is refused, never misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything needed to continue a job from a byte offset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,12 +42,28 @@ pub struct Snapshot {
     pub runs: u32,
     /// Checkpoints written so far across runs.
     pub checkpoints: u64,
+    /// Restarts per actor so far across runs (as of this checkpoint).
+    pub restarts: BTreeMap<String, u64>,
+    /// Fetch retries so far across runs (as of this checkpoint).
+    pub retries: u64,
     /// Hottest-time state up to `position`.
     pub hottest: Hottest,
     /// Window state up to `position`.
     pub window: Window,
     /// Forecast state up to `position`.
     pub forecast: Forecast,
+}
+
+impl Snapshot {
+    /// Where a run that continues from this snapshot resumes, for `summary.json`.
+    pub fn resumed(&self) -> crate::report::Resumed {
+        crate::report::Resumed {
+            byte: self.position.byte,
+            line: self.position.line,
+            rows: self.rows.processed,
+            runs: self.runs + 1,
+        }
+    }
 }
 
 /// What identifies a source's content without reading it: a resumed run must read the same bytes.

@@ -211,6 +211,8 @@ mod tests {
             leading_blank: 0,
             runs: 1,
             checkpoints: 1,
+            restarts: [("window".to_string(), 2)].into(),
+            retries: 3,
             hottest,
             window,
             forecast,

@@ -21,6 +21,8 @@ pub fn wxflow() -> Command {
         cmd.env_remove(key);
     }
     cmd.env("WXFLOW__LOG__PROGRESS", "off");
+    // A hang (a lost chunk, a deadlock) fails the test instead of stalling CI.
+    cmd.timeout(std::time::Duration::from_secs(300));
     cmd
 }
 
