@@ -45,7 +45,7 @@ pub enum Command {
 /// Options of the daemon and of every client command: the configuration that names the daemon.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ClientArgs {
-    /// TOML file with a [daemon] section (and job defaults), as for `run`.
+    /// TOML file with the daemon section (daemon.listen, daemon.state_dir, …) and job defaults, as for `run`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -58,7 +58,7 @@ pub struct SubmitArgs {
     /// Output name under the daemon's output_root.
     #[arg(long, value_name = "NAME")]
     pub output: String,
-    /// A job setting, e.g. --set window.days=7 or --set 'faults.inject=["panic:window@3"]' (repeatable).
+    /// A job setting, e.g. --set window.days=7 (repeatable); list values are written as JSON lists.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, String)>,
     /// Daemon configuration.

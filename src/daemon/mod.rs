@@ -96,6 +96,7 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, Error> {
 }
 
 async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
+    let signals = Signals::listen(); // before anything runs, so no SIGTERM is missed
     let server = api::server(scheduler.clone(), &d)?;
     let addr =
         server.addrs.first().copied().ok_or_else(|| Error::Internal("the server bound no address".into()))?;
@@ -111,7 +112,7 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     let handle = server.server.handle();
     let serving = actix_web::rt::spawn(server.server);
     let watcher = actix_web::rt::spawn(watch::run(scheduler.clone()));
-    let signal = wait_for_signal(&scheduler).await;
+    let signal = signals.wait(&scheduler).await;
     tracing::info!("{signal}: stopping; running jobs are checkpointed");
     eprintln!(
         "wxflow daemon: {signal}: checkpointing running jobs (at most {} s)",
@@ -132,26 +133,38 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reloads the configuration on each SIGHUP; resolves with the name of the first SIGINT or
-/// SIGTERM.
-async fn wait_for_signal(scheduler: &Arc<Scheduler>) -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
-        tracing::warn!("cannot listen for SIGINT/SIGTERM/SIGHUP");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = int.recv() => return "SIGINT",
-            _ = term.recv() => return "SIGTERM",
-            _ = hup.recv() => {
-                let s = scheduler.clone();
-                match actix_web::rt::task::spawn_blocking(move || s.reload()).await {
-                    Ok(Ok(answer)) => tracing::info!("SIGHUP: reloaded: {answer}"),
-                    Ok(Err(refusal)) => tracing::error!("SIGHUP: {refusal}"),
-                    Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+/// The signals the daemon handles: SIGINT and SIGTERM stop it, SIGHUP reloads its configuration.
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+impl Signals {
+    /// Starts listening (the default actions no longer apply).
+    fn listen() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        {
+            (Ok(int), Ok(term), Ok(hup)) => Signals(Some([int, term, hup])),
+            _ => {
+                tracing::warn!("cannot listen for SIGINT/SIGTERM/SIGHUP; stop the daemon with SIGKILL");
+                Signals(None)
+            }
+        }
+    }
+
+    /// Reloads the configuration on each SIGHUP; resolves with the name of the first SIGINT or
+    /// SIGTERM.
+    async fn wait(self, scheduler: &Arc<Scheduler>) -> &'static str {
+        let Some([mut int, mut term, mut hup]) = self.0 else { return std::future::pending().await };
+        loop {
+            tokio::select! {
+                _ = int.recv() => return "SIGINT",
+                _ = term.recv() => return "SIGTERM",
+                _ = hup.recv() => {
+                    let s = scheduler.clone();
+                    match actix_web::rt::task::spawn_blocking(move || s.reload()).await {
+                        Ok(Ok(answer)) => tracing::info!("SIGHUP: reloaded: {answer}"),
+                        Ok(Err(refusal)) => tracing::error!("SIGHUP: {refusal}"),
+                        Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+                    }
                 }
             }
         }

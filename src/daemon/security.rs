@@ -96,8 +96,8 @@ pub fn source(text: &str, input_roots: &[PathBuf]) -> Result<String, Refusal> {
 
 /// Whether `given` (the `Authorization` header) carries `token`, compared in constant time.
 pub fn token_matches(given: Option<&str>, token: &str) -> bool {
-    let Some(bearer) = given.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
-    bool::from(bearer.trim().as_bytes().ct_eq(token.as_bytes()))
+    let Some((scheme, bearer)) = given.and_then(|h| h.trim().split_once(' ')) else { return false };
+    scheme.eq_ignore_ascii_case("bearer") && bool::from(bearer.trim().as_bytes().ct_eq(token.as_bytes()))
 }
 
 /// Refuses to listen beyond loopback without a token.
@@ -161,6 +161,12 @@ mod tests {
     #[test]
     fn tokens() {
         assert!(token_matches(Some("Bearer 0123456789abcdef"), "0123456789abcdef"));
+        assert!(
+            token_matches(Some("bearer 0123456789abcdef"), "0123456789abcdef"),
+            "the scheme ignores case"
+        );
+        assert!(!token_matches(Some("Basic 0123456789abcdef"), "0123456789abcdef"));
+        assert!(!token_matches(Some("Bearer 0123456789abcde"), "0123456789abcdef"));
         assert!(!token_matches(Some("Bearer 0123456789abcdeX"), "0123456789abcdef"));
         assert!(!token_matches(None, "0123456789abcdef"));
         assert!(check_listen("0.0.0.0:1".parse().unwrap(), None).is_err());
