@@ -93,7 +93,7 @@ fn assert_same_outputs(clean: &Path, resumed: &Path) {
 
 /// Runs the same command, SIGKILLing it at seeded random moments, until it finishes by itself.
 /// Returns the number of kills that hit a running process and each run's stderr.
-fn kill_until_done(args: &[String], clean_time: Duration, seed: u64) -> (u32, Vec<String>) {
+fn kill_until_done(args: &[String], out: &Path, clean_time: Duration, seed: u64) -> (u32, Vec<String>) {
     let bin = assert_cmd::cargo::cargo_bin("wxflow");
     let mut rng = Rng(seed);
     let (mut kills, mut logs) = (0, Vec::new());
@@ -120,6 +120,11 @@ fn kill_until_done(args: &[String], clean_time: Duration, seed: u64) -> (u32, Ve
         child.wait().unwrap();
         kills += 1;
         logs.push(std::fs::read_to_string(err.path()).unwrap());
+        if out.join("summary.json").exists() && !out.join(".wxflow-checkpoint/checkpoint.bin").exists() {
+            // The kill landed after the job completed (reports written, checkpoint cleared): the
+            // same command would now refuse to overwrite finished results without --force.
+            return (kills, logs);
+        }
     }
     panic!("the job did not finish within 80 runs ({kills} kills)");
 }
@@ -138,7 +143,7 @@ fn sigkill_at_random_moments_then_rerun_gives_identical_outputs() {
     let clean = dir.path().join("clean");
     let clean_time = clean_run(source, &clean);
     let out = dir.path().join("killed");
-    let (kills, logs) = kill_until_done(&run_args(source, &out, &[]), clean_time, 0x5eed_0001);
+    let (kills, logs) = kill_until_done(&run_args(source, &out, &[]), &out, clean_time, 0x5eed_0001);
     eprintln!("{kills} kills, {} runs", logs.len());
     assert!(kills >= 10, "only {kills} kills hit a running process");
     let resumes = logs.iter().filter(|l| resumed_from(l).is_some_and(|b| b > 0)).count();
@@ -161,7 +166,7 @@ fn sigkill_over_http_resumes_with_range_and_refetches_little() {
     let clean_time = clean_run(&server.url, &clean);
     let before = server.log().len();
     let out = dir.path().join("killed");
-    let (kills, logs) = kill_until_done(&run_args(&server.url, &out, &[]), clean_time, 0x5eed_0002);
+    let (kills, logs) = kill_until_done(&run_args(&server.url, &out, &[]), &out, clean_time, 0x5eed_0002);
     eprintln!("{kills} kills, {} runs", logs.len());
     assert!(kills >= 10, "only {kills} kills hit a running process");
     assert_same_outputs(&clean, &out);
