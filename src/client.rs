@@ -1,17 +1,17 @@
-//! The client commands (`submit`, `jobs`, `status`, `cancel`, `resume`): talk to the daemon named
-//! by the configuration (its `daemon.addr` file in `daemon.state_dir`, else `daemon.listen`),
-//! print readable tables, and map answers to the usual exit codes (no daemon: 7).
+//! Talking to a running daemon, for the client commands in [`crate::commands`]: where it is (its
+//! `daemon.addr` file in `daemon.state_dir`, else `daemon.listen`), requests with the token, the
+//! daemon's errors mapped to the usual exit codes (no daemon: 7), and how jobs are shown.
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::cli::{ClientArgs, JobArgs, StatusArgs, SubmitArgs};
+use crate::cli::ClientArgs;
 use crate::config::{self, Layers};
 use crate::error::Error;
 
 /// Where the daemon is and how to authenticate, from the configuration.
-struct Daemon {
+pub struct Daemon {
     base: String,
     token: Option<String>,
     runtime: tokio::runtime::Runtime,
@@ -19,7 +19,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn from(args: &ClientArgs) -> Result<Daemon, Error> {
+    /// The daemon the configuration names.
+    pub fn from(args: &ClientArgs) -> Result<Daemon, Error> {
         let plan = config::resolve(&Layers::from_process(args.config.clone(), Vec::new()))?.plan.daemon;
         let written = std::fs::read_to_string(plan.state_dir.join(crate::daemon::ADDR_FILE)).ok();
         let addr = written.map(|a| a.trim().to_string()).unwrap_or_else(|| plan.listen.to_string());
@@ -36,7 +37,7 @@ impl Daemon {
     }
 
     /// Sends a request; answers the JSON body of a 2xx, or the daemon's error.
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
+    pub fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -73,119 +74,8 @@ impl Daemon {
     }
 }
 
-/// `wxflow submit SOURCE --output NAME [--set k=v]`: prints the new job's id.
-pub fn submit(args: &SubmitArgs) -> Result<(), Error> {
-    let daemon = Daemon::from(&args.client)?;
-    let settings: Map<String, Value> = args.set.iter().map(|(k, v)| (k.clone(), setting_value(v))).collect();
-    let body = json!({"source": local_source(&args.source), "output": args.output, "settings": settings});
-    let job = daemon.call(reqwest::Method::POST, "/v1/jobs", Some(body))?;
-    println!("{}", job["id"].as_str().unwrap_or_default());
-    eprintln!(
-        "wxflow: job {} {} (wxflow status {} --watch)",
-        job["id"].as_str().unwrap_or("?"),
-        job["state"].as_str().unwrap_or("?"),
-        job["id"].as_str().unwrap_or("?")
-    );
-    Ok(())
-}
-
-/// A `--set` value as JSON: lists (`[...]`) as lists, everything else as text (the daemon
-/// converts text to numbers and booleans where the key needs them).
-fn setting_value(v: &str) -> Value {
-    if v.trim_start().starts_with('[') {
-        if let Ok(list) = serde_json::from_str(v) {
-            return list;
-        }
-    }
-    Value::String(v.to_string())
-}
-
-/// A local path made absolute (the daemon runs elsewhere); URLs unchanged.
-fn local_source(source: &str) -> String {
-    if source.contains("://") || source == "-" {
-        return source.to_string();
-    }
-    std::fs::canonicalize(source).map_or(source.to_string(), |p| p.display().to_string())
-}
-
-/// `wxflow jobs`: one line per job.
-pub fn jobs(args: &ClientArgs) -> Result<(), Error> {
-    let daemon = Daemon::from(args)?;
-    let jobs = daemon.call(reqwest::Method::GET, "/v1/jobs", None)?;
-    println!(
-        "{:<9} {:<10} {:>6} {:>12} {:>8} {:>8}  {:<20} SOURCE",
-        "ID", "STATE", "DONE", "ROWS", "REJECTED", "RESTARTS", "OUTPUT"
-    );
-    for j in jobs.as_array().into_iter().flatten() {
-        println!(
-            "{:<9} {:<10} {:>6} {:>12} {:>8} {:>8}  {:<20} {}",
-            text(&j["id"]),
-            text(&j["state"]),
-            percent(j),
-            j["progress"]["rows"].to_string(),
-            j["rejected"].to_string(),
-            total_restarts(&j["restarts"]),
-            text(&j["output"]),
-            text(&j["source"])
-        );
-    }
-    Ok(())
-}
-
-/// `wxflow status ID [--watch]`.
-pub fn status(args: &StatusArgs) -> Result<(), Error> {
-    let daemon = Daemon::from(&args.job.client)?;
-    let path = format!("/v1/jobs/{}", args.job.id);
-    let mut job = daemon.call(reqwest::Method::GET, &path, None)?;
-    if args.watch {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {msg}")
-                .expect("valid template"),
-        );
-        while !is_final(&job) {
-            let p = &job["progress"];
-            bar.set_length(p["total_bytes"].as_u64().unwrap_or(0));
-            bar.set_position(p["bytes"].as_u64().unwrap_or(0));
-            bar.set_message(format!(
-                "{} {} rows, {} rows/s, {} restarts",
-                text(&job["state"]),
-                p["rows"],
-                p["rows_per_sec"],
-                total_restarts(&job["restarts"])
-            ));
-            std::thread::sleep(Duration::from_millis(500));
-            job = daemon.call(reqwest::Method::GET, &path, None)?;
-        }
-        bar.finish_and_clear();
-    }
-    print_job(&job);
-    match text(&job["state"]) {
-        "failed" => Err(Error::Api {
-            status: 200,
-            message: format!("job {} failed: {}", args.job.id, text(&job["error"])),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// `wxflow cancel ID`.
-pub fn cancel(args: &JobArgs) -> Result<(), Error> {
-    let job =
-        Daemon::from(&args.client)?.call(reqwest::Method::DELETE, &format!("/v1/jobs/{}", args.id), None)?;
-    println!("job {}: {} (cancelling; its checkpoint is kept)", args.id, text(&job["state"]));
-    Ok(())
-}
-
-/// `wxflow resume ID`.
-pub fn resume(args: &JobArgs) -> Result<(), Error> {
-    let path = format!("/v1/jobs/{}/resume", args.id);
-    let job = Daemon::from(&args.client)?.call(reqwest::Method::POST, &path, None)?;
-    println!("job {}: {}", args.id, text(&job["state"]));
-    Ok(())
-}
-
-fn print_job(j: &Value) {
+/// A job as `wxflow status` shows it: one field per line, readable in a terminal or a log.
+pub fn print_job(j: &Value) {
     let p = &j["progress"];
     println!("id        {}", text(&j["id"]));
     println!("state     {}", text(&j["state"]));
@@ -208,12 +98,12 @@ fn print_job(j: &Value) {
 }
 
 /// All restarts of a job (the API gives them per actor).
-fn total_restarts(restarts: &Value) -> u64 {
+pub fn total_restarts(restarts: &Value) -> u64 {
     restarts.as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
 }
 
 /// "0", or the actors that restarted with their counts, e.g. "window 2, router 1".
-fn restarts_by_actor(restarts: &Value) -> String {
+pub fn restarts_by_actor(restarts: &Value) -> String {
     let some: Vec<String> = restarts
         .as_object()
         .into_iter()
@@ -228,11 +118,13 @@ fn restarts_by_actor(restarts: &Value) -> String {
     }
 }
 
-fn is_final(j: &Value) -> bool {
+/// The job will not change any more (so `status --watch` stops).
+pub fn is_final(j: &Value) -> bool {
     matches!(text(&j["state"]), "succeeded" | "failed" | "cancelled")
 }
 
-fn percent(j: &Value) -> String {
+/// How far a job got, as a percentage of the source, or "-" when its size is unknown.
+pub fn percent(j: &Value) -> String {
     let p = &j["progress"];
     match (p["bytes"].as_u64(), p["total_bytes"].as_u64()) {
         _ if text(&j["state"]) == "succeeded" => "100%".into(),
@@ -241,6 +133,7 @@ fn percent(j: &Value) -> String {
     }
 }
 
-fn text(v: &Value) -> &str {
+/// A JSON string field as text, "-" when absent, so tables never show `null` or quotes.
+pub fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
