@@ -106,12 +106,7 @@ fn a_submitted_job_gives_the_same_results_as_wxflow_run_and_the_metrics_match() 
     assert_eq!(list.as_array().unwrap().len(), 1);
     let a = daemon.request("GET", "/v1/jobs/j999999", None);
     assert_eq!((a.status, a.json()["error"].as_str()), (404, Some("no such job")));
-    let o = wxflow()
-        .args(["daemon", "--config"])
-        .arg(dir.join("daemon.toml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let o = daemon_that_exits(&dir.join("daemon.toml"));
     assert_eq!(o.status.code(), Some(2), "a second daemon on the same state_dir: {}", stderr(&o));
     assert!(stderr(&o).contains("another wxflow daemon"), "{}", stderr(&o));
 }
@@ -296,12 +291,7 @@ fn a_non_loopback_bind_needs_a_token_and_then_every_request_carries_it() {
     config(dir, "");
     let text = std::fs::read_to_string(dir.join("daemon.toml")).unwrap().replace("127.0.0.1:0", "0.0.0.0:0");
     std::fs::write(dir.join("daemon.toml"), &text).unwrap();
-    let o = wxflow()
-        .args(["daemon", "--config"])
-        .arg(dir.join("daemon.toml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let o = daemon_that_exits(&dir.join("daemon.toml"));
     assert_eq!(o.status.code(), Some(2), "refuses to start: {}", stderr(&o));
     assert!(stderr(&o).contains("daemon.auth_token"), "{}", stderr(&o));
 
@@ -590,8 +580,7 @@ fn a_taken_address_is_an_io_error_and_config_check_shows_the_daemon_section() {
         shown.contains("[daemon]") && shown.contains("max_concurrent_jobs = 2") && shown.contains("x.csv"),
         "{shown}"
     );
-    let o =
-        wxflow().args(["daemon", "--config"]).arg(&path).timeout(Duration::from_secs(60)).output().unwrap();
+    let o = daemon_that_exits(&path);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
 }
@@ -714,4 +703,9 @@ fn kill_9_mid_http_job_resumes_with_a_range_request_from_its_checkpoint() {
         &dir.join("out/remote"),
         &reference(dir, "remote", &copy.display().to_string(), &[]),
     );
+}
+
+/// Runs `wxflow daemon` with a configuration it must refuse: it exits by itself (bounded).
+fn daemon_that_exits(config: &std::path::Path) -> std::process::Output {
+    wxflow().args(["daemon", "--config"]).arg(config).timeout(Duration::from_secs(60)).output().unwrap()
 }
