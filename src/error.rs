@@ -82,6 +82,9 @@ pub enum Error {
         /// The policy's limit.
         max: u32,
     },
+    /// A plot could not be drawn (a bug: plots are drawn from already validated reports).
+    #[error("internal error: {0} (this is a bug in wxflow; please report it, or set job.plots = false)")]
+    Plot(#[from] crate::plots::PlotError),
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
@@ -122,7 +125,7 @@ impl Error {
             | Error::Output(OutputError::Exists { .. }) => ExitCode::Usage,
             Error::Data(_) => ExitCode::Data,
             Error::Source(_) | Error::Output(_) | Error::Listen { .. } => ExitCode::Io,
-            Error::Internal(_) | Error::ActorFailed { .. } => ExitCode::Internal,
+            Error::Internal(_) | Error::Plot(_) | Error::ActorFailed { .. } => ExitCode::Internal,
             Error::GaveUp { .. } => ExitCode::Supervision,
             Error::NoDaemon { .. } => ExitCode::NoDaemon,
             Error::Api { status, .. } if *status < 500 => ExitCode::Usage,

@@ -12,8 +12,10 @@ use crate::durable::{settings_changes, Snapshot};
 use crate::error::{Error, OutputError};
 use crate::output::OutputDir;
 use crate::pipeline::Hooks;
+use crate::plots;
 use crate::report::{self, Outcome};
 use crate::source::SourceSpec;
+use crate::tasks::window::WindowParams;
 
 /// How a caller runs a job: whether to start over or overwrite, and how it watches and steers
 /// the pipeline.
@@ -107,6 +109,9 @@ pub fn execute(plan: &Plan, control: &JobControl) -> Result<Done, Error> {
     (outcome.restarts, outcome.retries, outcome.resumed) = (record.counts(), record.retries(), resumed);
     drop(record);
     write_reports(&out, &outcome)?;
+    if plan.plots {
+        write_plots(&out, &outcome, &plan.window)?;
+    }
     clear_checkpoint(&store)?;
     Ok(Done { out, outcome })
 }
@@ -158,5 +163,15 @@ fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {
         serde_json::to_writer_pretty(&mut *w, &report::summary(o)).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
     })?;
+    Ok(())
+}
+
+/// `hottest.svg`, `window.svg` and `forecast.svg` (see [`crate::plots`]).
+fn write_plots(out: &OutputDir, o: &Outcome, window: &WindowParams) -> Result<(), Error> {
+    let forecast: Vec<_> =
+        o.forecast.iter().map(|l| (l.day, l.minute, l.value.parse::<f64>().ok())).collect();
+    out.write("hottest.svg", plots::hottest(&o.daily, &o.hottest.monthly)?.as_bytes())?;
+    out.write("window.svg", plots::window(&o.window, window)?.as_bytes())?;
+    out.write("forecast.svg", plots::forecast(&o.window_readings, &forecast)?.as_bytes())?;
     Ok(())
 }

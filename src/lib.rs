@@ -19,6 +19,7 @@ pub mod job;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod plots;
 pub mod progress;
 pub mod report;
 pub mod schema;

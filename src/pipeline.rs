@@ -421,6 +421,8 @@ async fn collect(
         checkpoints: cp.checkpoints,
         retries: fetched.retries,
         restarts: Default::default(),
+        daily: hottest.iter().collect(),
+        window_readings: forecast.readings(),
     };
     Ok((cp, outcome))
 }

@@ -89,6 +89,10 @@ pub struct Outcome {
     pub retries: u64,
     /// Pipeline restarts per failed actor, zeros included.
     pub restarts: std::collections::BTreeMap<String, u64>,
+    /// Each day's maximum and hottest time, in date order (for `hottest.svg`).
+    pub daily: Vec<(Day, DayMax)>,
+    /// The window days' Outside Temperature readings in time order (for `forecast.svg`).
+    pub window_readings: Vec<crate::plots::Sample>,
 }
 
 /// `task1.txt`: the hottest-time report.

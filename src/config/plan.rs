@@ -25,6 +25,8 @@ pub struct Plan {
     pub month: Month,
     /// Allowed rejected fraction.
     pub max_reject_ratio: f64,
+    /// Draw hottest.svg, window.svg and forecast.svg beside the reports.
+    pub plots: bool,
     /// Pipeline knobs.
     pub pipeline: PipelinePlan,
     /// Column names.

@@ -55,6 +55,8 @@ pub struct JobSettings {
     pub reference_month: String,
     /// Fraction of rows that may be rejected.
     pub max_reject_ratio: f64,
+    /// Whether to write the SVG plots.
+    pub plots: bool,
 }
 
 /// `[pipeline]`: the knobs that trade memory for speed.

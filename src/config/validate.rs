@@ -192,6 +192,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
         out,
         month,
         max_reject_ratio: ratio,
+        plots: s.job.plots,
         pipeline,
         columns: s.columns.clone(),
         hottest,

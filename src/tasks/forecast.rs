@@ -121,6 +121,17 @@ impl Forecast {
         out
     }
 
+    /// The window days' readings as `(day, minute, Outside Temperature)` in time order (then
+    /// input order): what the forecast is made from, for `forecast.svg`.
+    pub fn readings(&self) -> Vec<(Day, u16, Tenths)> {
+        let mut out: Vec<(Day, u16, u64, Tenths)> = Vec::new();
+        for (&day, d) in &self.days {
+            out.extend(d.readings.iter().map(|&(minute, line, x)| (day, minute, line, x)));
+        }
+        out.sort_unstable_by_key(|&(day, minute, line, _)| (day, minute, line));
+        out.into_iter().map(|(day, minute, _, x)| (day, minute, x)).collect()
+    }
+
     /// Exact value from integers: with sum and n in tenths, mean = sum / (10 n), so
     /// offset = (base·n + x·n − sum) / (10 n) and proportional = base·x·n / (10 · sum).
     fn value(&self, x: Tenths, sum: i64, n: i128) -> String {

@@ -1,0 +1,476 @@
+//! SVG pictures of the three reports (`hottest.svg`, `window.svg`, `forecast.svg`), because a
+//! month of temperatures is easier to grasp drawn than as lines of numbers.
+//!
+//! Pure functions from the report types to SVG text (plotters' SVG backend: no fonts, browser or
+//! network needed). Plots summarise: one point per day for the hottest times, and series thinned
+//! to at most [`MAX_POINTS`] points, so a large input never makes a large picture.
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::date::{hhmm, Day, Month};
+use crate::tasks::hottest::{DayMax, MonthMean};
+use crate::tasks::window::{Hit, WindowParams};
+use crate::tenths::Tenths;
+
+/// Width and height of every plot, in pixels: readable on a 1200 px wide screen.
+pub const SIZE: (u32, u32) = (1200, 700);
+
+/// Most points drawn per series; longer series are averaged in consecutive groups.
+pub const MAX_POINTS: usize = 1500;
+
+/// Drawing a plot failed (plotters reports a backend or layout error).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {plot}: {detail}")]
+pub struct PlotError {
+    /// Which plot.
+    plot: &'static str,
+    /// What plotters said.
+    detail: String,
+}
+
+/// One reading of a window day (Outside Temperature), the input of the forecast.
+pub type Sample = (Day, u16, Tenths);
+
+const HI: RGBColor = RGBColor(200, 60, 40);
+const LOW: RGBColor = RGBColor(40, 90, 200);
+const FONT: &str = "sans-serif";
+
+/// `hottest.svg`: each day's hottest time (top, with each month's mean hottest time as a line)
+/// and that day's maximum (bottom).
+pub fn hottest(days: &[(Day, DayMax)], monthly: &[MonthMean]) -> Result<String, PlotError> {
+    let fail = |e: String| PlotError { plot: "hottest.svg", detail: e };
+    let times: Vec<(f64, f64)> = days.iter().map(|(d, m)| (f64::from(d.0), f64::from(m.minute))).collect();
+    let maxima: Vec<(f64, f64)> = days.iter().map(|(d, m)| (f64::from(d.0), m.max.as_f64())).collect();
+    let (first, last) = day_span(days.iter().map(|(d, _)| *d));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let (top, bottom) = root.split_vertically(SIZE.1 * 58 / 100);
+        let caption = format!("Hottest time of each day, {} to {}", first.dmy(), last.dmy());
+        hottest_times(&top, &caption, (first, last), &thin(&times), monthly).map_err(fail)?;
+        daily_maxima(&bottom, (first, last), &thin(&maxima)).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+fn hottest_times(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    caption: &str,
+    (first, last): (Day, Day),
+    times: &[(f64, f64)],
+    monthly: &[MonthMean],
+) -> Result<(), String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 26))
+        .margin(16)
+        .margin_right(48)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_days(first, last), 0.0..1440.0)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_labels(10)
+        .y_labels(13)
+        .x_label_formatter(&|x: &f64| Day(x.round() as i32).dmy().to_string())
+        .y_label_formatter(&|y: &f64| hhmm(y.round().clamp(0.0, 1439.0) as u16))
+        .x_desc("Date (dd/mm/yyyy)")
+        .y_desc("Hottest time (HH:MM, local)")
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(times.iter().map(|&p| Circle::new(p, 3, HI.filled())))
+        .map_err(|e| e.to_string())?
+        .label("hottest time of the day")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, HI.filled()));
+    chart
+        .draw_series(monthly.iter().map(|m| {
+            let (from, to) = month_span(m.month, first, last);
+            let y = f64::from(m.mean_second) / 60.0;
+            PathElement::new(vec![(from, y), (to, y)], BLACK.stroke_width(3))
+        }))
+        .map_err(|e| e.to_string())?
+        .label("monthly mean hottest time")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
+    legend(&mut chart)
+}
+
+fn daily_maxima(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    (first, last): (Day, Day),
+    maxima: &[(f64, f64)],
+) -> Result<(), String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(16)
+        .margin_right(48)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_days(first, last), y_range(maxima.iter().map(|p| p.1)))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_labels(10)
+        .x_label_formatter(&|x: &f64| Day(x.round() as i32).dmy().to_string())
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+        .x_desc("Date (dd/mm/yyyy)")
+        .y_desc("Daily maximum (°C)")
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(maxima.iter().copied(), HI.stroke_width(2)).point_size(2))
+        .map_err(|e| e.to_string())?
+        .label("maximum Outside Temperature of the day")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], HI.stroke_width(2)));
+    legend(&mut chart)
+}
+
+/// `window.svg`: the matching readings' Hi and Low Temperatures over the window days, the two
+/// bands shaded; a filled mark is a temperature inside its band, a hollow one outside it.
+pub fn window(hits: &[Hit], params: &WindowParams) -> Result<String, PlotError> {
+    let fail = |e: String| PlotError { plot: "window.svg", detail: e };
+    let at = |h: &Hit| f64::from(h.reading.day.0 - params.first.0) + f64::from(h.reading.minute) / 1440.0;
+    let span = f64::from(params.last.0 - params.first.0 + 1);
+    let (hi_band, low_band) = (params.hi_band(), params.low_band());
+    let temps = hits.iter().flat_map(|h| [h.reading.hi.as_f64(), h.reading.low.as_f64()]);
+    let bands = [hi_band.0, hi_band.1, low_band.0, low_band.1].map(Tenths::as_f64);
+    let y = y_range(temps.chain(bands));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let caption = format!(
+            "Readings in the temperature bands, {} to {} ({} reading{})",
+            params.first.dmy(),
+            params.last.dmy(),
+            hits.len(),
+            if hits.len() == 1 { "" } else { "s" }
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, (FONT, 26))
+            .margin(16)
+            .margin_right(48)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..span, y)
+            .map_err(|e| fail(e.to_string()))?;
+        let first = params.first;
+        chart
+            .configure_mesh()
+            .x_labels((span as usize + 1).min(15))
+            .x_label_formatter(&|x| window_label(first, *x))
+            .y_label_formatter(&|y: &f64| format!("{y:.1}"))
+            .x_desc("Date and time (dd/mm/yyyy HH:MM)")
+            .y_desc("Temperature (°C)")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        draw_band(&mut chart, span, hi_band, HI, "Hi Temperature band").map_err(fail)?;
+        draw_band(&mut chart, span, low_band, LOW, "Low Temperature band").map_err(fail)?;
+        let marks = |value: fn(&Hit) -> (Tenths, bool), color: RGBColor| {
+            hits.iter().map(move |h| {
+                let (t, matched) = value(h);
+                let style = if matched { color.filled() } else { color.stroke_width(1) };
+                Circle::new((at(h), t.as_f64()), 4, style)
+            })
+        };
+        chart
+            .draw_series(marks(|h| (h.reading.hi, h.by_hi), HI))
+            .map_err(|e| fail(e.to_string()))?
+            .label("Hi Temperature of a matching reading")
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, HI.filled()));
+        chart
+            .draw_series(marks(|h| (h.reading.low, h.by_low), LOW))
+            .map_err(|e| fail(e.to_string()))?
+            .label("Low Temperature of a matching reading")
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, LOW.filled()));
+        legend(&mut chart).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_band(
+    chart: &mut Chart<'_, '_>,
+    span: f64,
+    (lo, hi): (Tenths, Tenths),
+    color: RGBColor,
+    name: &str,
+) -> Result<(), String> {
+    let label = format!("{name} {:.1} to {:.1} °C", lo.as_f64(), hi.as_f64());
+    chart
+        .draw_series([Rectangle::new([(0.0, lo.as_f64()), (span, hi.as_f64())], color.mix(0.18).filled())])
+        .map_err(|e| e.to_string())?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], color.mix(0.3).filled()));
+    Ok(())
+}
+
+/// `forecast.svg`: the window days' readings (month M) and the forecast made from them for the
+/// same days and times of month M+1, on one axis of day of month and time.
+pub fn forecast(samples: &[Sample], lines: &[(Day, u16, Option<f64>)]) -> Result<String, PlotError> {
+    let fail = |e: String| PlotError { plot: "forecast.svg", detail: e };
+    let first_of = |d: Day| d.month().first_day();
+    let at = |d: Day, minute: u16| f64::from(d.0 - first_of(d).0) + f64::from(minute) / 1440.0;
+    let read: Vec<(f64, f64)> = samples.iter().map(|&(d, m, t)| (at(d, m), t.as_f64())).collect();
+    let made: Vec<(f64, f64)> = lines.iter().filter_map(|&(d, m, v)| Some((at(d, m), v?))).collect();
+    let span = read.iter().chain(&made).map(|p| p.0.ceil()).fold(1.0, f64::max);
+    let y = y_range(read.iter().chain(&made).map(|p| p.1));
+    let months = (samples.first().map(|s| s.0.month()), lines.first().map(|l| l.0.month()));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(forecast_caption(months), (FONT, 26))
+            .margin(16)
+            .margin_right(48)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..span, y)
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_labels((span as usize + 1).min(15))
+            .x_label_formatter(&|x| forecast_label(months, *x))
+            .y_label_formatter(&|y: &f64| format!("{y:.1}"))
+            .x_desc("Day of month (dd/mm: reading → forecast)")
+            .y_desc("Outside Temperature (°C)")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        let month_name = |m: Option<Month>| m.map_or_else(String::new, |m| format!(" ({})", month_name(m)));
+        chart
+            .draw_series(LineSeries::new(thin(&read), LOW.stroke_width(1)))
+            .map_err(|e| fail(e.to_string()))?
+            .label(format!("window readings{}", month_name(months.0)))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LOW.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(thin(&made), HI.stroke_width(2)))
+            .map_err(|e| fail(e.to_string()))?
+            .label(format!("forecast{}", month_name(months.1)))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], HI.stroke_width(2)));
+        legend(&mut chart).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+fn forecast_caption(months: (Option<Month>, Option<Month>)) -> String {
+    match months {
+        (Some(m), Some(n)) => {
+            format!("Forecast for {} from the window readings of {}", month_name(n), month_name(m))
+        }
+        _ => "Forecast: no window readings".to_string(),
+    }
+}
+
+/// `01/06 → 01/07` for the x position `x` (days from the first of the month).
+fn forecast_label(months: (Option<Month>, Option<Month>), x: f64) -> String {
+    let day = x.floor() as i32;
+    let dm = |m: Option<Month>| {
+        m.map(|m| {
+            let (_, mo, d) = m.first_day().plus(day).ymd();
+            format!("{d:02}/{mo:02}")
+        })
+    };
+    match (dm(months.0), dm(months.1)) {
+        (Some(a), Some(b)) => format!("{a} → {b}"),
+        (a, b) => a.or(b).unwrap_or_default(),
+    }
+}
+
+/// `dd/mm/yyyy HH:MM` at midnight, the time only within a day.
+fn window_label(first: Day, x: f64) -> String {
+    let minute = ((x.fract() * 1440.0).round() as u16).min(1439);
+    let day = first.plus(x.floor() as i32);
+    if minute == 0 {
+        day.dmy().to_string()
+    } else {
+        format!("{} {}", day.dmy(), hhmm(minute))
+    }
+}
+
+/// `June 2006`.
+fn month_name(m: Month) -> String {
+    const NAMES: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    format!("{} {}", NAMES[(m.month as usize + 11) % 12], m.year)
+}
+
+fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The x range of a run of days, half a day of margin each side.
+fn x_days(first: Day, last: Day) -> std::ops::Range<f64> {
+    f64::from(first.0) - 0.5..f64::from(last.0) + 0.5
+}
+
+/// The part of `month` inside `first..=last`, as an x range of [`x_days`].
+fn month_span(month: Month, first: Day, last: Day) -> (f64, f64) {
+    let from = month.first_day().max(first);
+    let to = month.next().first_day().plus(-1).min(last);
+    (f64::from(from.0) - 0.4, f64::from(to.0) + 0.4)
+}
+
+fn day_span(mut days: impl Iterator<Item = Day>) -> (Day, Day) {
+    let first = days.next().unwrap_or(Day(0));
+    let last = days.last().unwrap_or(first);
+    (first, last)
+}
+
+/// A y range around `values` with a margin, or 0..1 without values.
+fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.08).max(0.5);
+    (lo - pad).floor()..(hi + pad).ceil()
+}
+
+/// At most [`MAX_POINTS`] points: consecutive groups averaged, so a long series keeps its shape
+/// without one SVG element per reading.
+fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if points.len() <= MAX_POINTS {
+        return points.to_vec();
+    }
+    let group = points.len().div_ceil(MAX_POINTS);
+    points
+        .chunks(group)
+        .map(|c| {
+            let n = c.len() as f64;
+            (c.iter().map(|p| p.0).sum::<f64>() / n, c.iter().map(|p| p.1).sum::<f64>() / n)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Reading;
+
+    fn june(d: u32) -> Day {
+        Day::from_ymd(2006, 6, d).unwrap()
+    }
+
+    fn days(n: u32) -> Vec<(Day, DayMax)> {
+        (1..=n).map(|d| (june(d), DayMax { max: Tenths(200 + d as i32), minute: 840 + d as u16 })).collect()
+    }
+
+    fn circles(svg: &str) -> usize {
+        svg.matches("<circle").count()
+    }
+
+    #[test]
+    fn hottest_has_axis_labels_dates_as_people_write_them_and_one_point_per_day() {
+        let month = Month { year: 2006, month: 6 };
+        let svg = hottest(&days(30), &[MonthMean { month, mean_second: 50_000, days: 30 }]).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+        for text in ["Hottest time (HH:MM, local)", "Daily maximum (°C)", "Date (dd/mm/yyyy)", "01/06/2006"]
+        {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        // 30 days, plus one legend mark each for the time points and the maxima line's points.
+        assert_eq!(circles(&svg), 30 + 1 + 30);
+        assert!(svg.contains("width=\"1200\""));
+    }
+
+    #[test]
+    fn a_century_of_days_is_thinned_to_a_bounded_picture() {
+        let many: Vec<(Day, DayMax)> =
+            (0..36_500).map(|i| (june(1).plus(i), DayMax { max: Tenths(i % 300), minute: 800 })).collect();
+        let svg = hottest(&many, &[]).unwrap();
+        assert!(circles(&svg) <= 2 * MAX_POINTS + 2, "{} circles", circles(&svg));
+        assert!(svg.len() < 1 << 20, "{} bytes", svg.len());
+    }
+
+    fn hit(day: u32, minute: u16, hi: i32, low: i32, by_hi: bool, by_low: bool) -> Hit {
+        let reading = Reading {
+            line: 1,
+            day: june(day),
+            minute,
+            outside: Tenths(hi),
+            hi: Tenths(hi),
+            low: Tenths(low),
+        };
+        Hit { reading, by_hi, by_low }
+    }
+
+    #[test]
+    fn window_shades_both_bands_and_marks_each_reading() {
+        let p = WindowParams::new(
+            Month { year: 2006, month: 6 },
+            9,
+            Tenths(223),
+            Tenths(10),
+            Tenths(103),
+            Tenths(2),
+        );
+        let hits = [hit(1, 600, 220, 150, true, false), hit(2, 60, 300, 103, false, true)];
+        let svg = window(&hits, &p).unwrap();
+        assert!(svg.contains("Hi Temperature band 21.3 to 23.3 °C"), "{svg}");
+        assert!(svg.contains("Low Temperature band 10.1 to 10.5 °C"));
+        assert!(svg.contains("Temperature (°C)") && svg.contains("01/06/2006"));
+        assert_eq!(circles(&svg), 2 * 2 + 2, "a Hi and a Low mark per reading, plus two legend marks");
+        assert!(svg.contains("opacity=\"0.18\""), "the bands are shaded");
+    }
+
+    #[test]
+    fn forecast_draws_both_curves_with_day_labels() {
+        let samples: Vec<Sample> =
+            (0..48).map(|i| (june(1 + i / 24), (i % 24) as u16 * 60, Tenths(150 + i as i32))).collect();
+        let july = |d: Day| Day::from_ymd(2006, 7, d.ymd().2).unwrap();
+        let lines: Vec<(Day, u16, Option<f64>)> =
+            samples.iter().map(|&(d, m, t)| (july(d), m, Some(t.as_f64() + 5.0))).collect();
+        let svg = forecast(&samples, &lines).unwrap();
+        for text in [
+            "Outside Temperature (°C)",
+            "01/06 → 01/07",
+            "forecast (July 2006)",
+            "window readings (June 2006)",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        let long =
+            svg.split("<polyline").skip(1).filter(|p| p[..p.find(">").unwrap()].matches(',').count() >= 48);
+        assert_eq!(long.count(), 2, "a readings curve and a forecast curve of 48 points each");
+    }
+
+    #[test]
+    fn empty_inputs_still_make_a_picture() {
+        assert!(hottest(&[], &[]).unwrap().contains("</svg>"));
+        assert!(forecast(&[], &[]).unwrap().contains("Forecast: no window readings"));
+    }
+}
