@@ -108,10 +108,7 @@ pub fn execute(plan: &Plan, control: &JobControl) -> Result<Done, Error> {
     let record = supervisor.lock().unwrap_or_else(|e| e.into_inner());
     (outcome.restarts, outcome.retries, outcome.resumed) = (record.counts(), record.retries(), resumed);
     drop(record);
-    write_reports(&out, &outcome)?;
-    if plan.plots {
-        write_plots(&out, &outcome, &plan.window)?;
-    }
+    write_reports(&out, &outcome, plan)?;
     clear_checkpoint(&store)?;
     Ok(Done { out, outcome })
 }
@@ -155,10 +152,14 @@ pub fn load_checkpoint(plan: &Plan, store: &Store) -> Result<Option<Snapshot>, E
     Ok(Some(s))
 }
 
-fn write_reports(out: &OutputDir, o: &Outcome) -> Result<(), Error> {
+/// The reports and plots, `summary.json` last so that its presence means the set is complete.
+fn write_reports(out: &OutputDir, o: &Outcome, plan: &Plan) -> Result<(), Error> {
     out.write("task1.txt", report::task1(&o.hottest).as_bytes())?;
     out.write("task2.txt", report::task2(&o.window).as_bytes())?;
     out.write("task3.txt", report::task3(&o.forecast).as_bytes())?;
+    if plan.plots {
+        write_plots(out, o, &plan.window)?;
+    }
     out.write_with("summary.json", |w| {
         serde_json::to_writer_pretty(&mut *w, &report::summary(o)).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
