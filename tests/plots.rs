@@ -33,7 +33,11 @@ fn wxflow_run_draws_the_three_plots_as_valid_svg() {
     assert!(window.contains("Hi Temperature band 21.3 to 23.3 °C"));
     assert!(window.contains("Low Temperature band 10.1 to 10.5 °C"));
     let readings = summary(&out)["window"]["readings"].as_u64().unwrap() as usize;
-    assert_eq!(window.matches("<circle").count(), 2 * readings + 2, "a Hi and a Low mark per matching reading");
+    assert_eq!(
+        window.matches("<circle").count(),
+        2 * readings + 2,
+        "a Hi and a Low mark per matching reading"
+    );
     let forecast = svg_text(&out, "forecast.svg");
     assert!(forecast.contains("Forecast for July 2006 from the window readings of June 2006"));
     assert!(forecast.contains("Outside Temperature (°C)"));

@@ -1,6 +1,7 @@
 //! The HTTP API (actix-web): jobs, their results and files, health, readiness and metrics. Every
 //! error is JSON `{"error", "detail"}` with a fitting status; with `daemon.auth_token` set, every
-//! request but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`.
+//! request but `/healthz`, `/readyz` and the pages' shells (`/`, `/jobs/{id}`, served then without
+//! job data) needs `Authorization: Bearer <token>`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -15,12 +16,18 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 
 use super::registry::State;
 use super::scheduler::{Scheduler, Submission};
-use super::{security, Refusal};
+use super::{dashboard, security, Refusal};
 use crate::config::DaemonPlan;
 use crate::error::Error;
 
 /// Files a job's output can be fetched by name.
-const FILES: [&str; 4] = ["task1.txt", "task2.txt", "task3.txt", "rejects.csv"];
+const FILES: [&str; 7] =
+    ["task1.txt", "task2.txt", "task3.txt", "rejects.csv", "hottest.svg", "window.svg", "forecast.svg"];
+
+/// Whether `daemon.auth_token` is set: the pages then carry no job data (their script fetches it
+/// with the token).
+#[derive(Clone, Copy)]
+struct TokenRequired(bool);
 
 type Shared = web::Data<Arc<Scheduler>>;
 
@@ -47,10 +54,12 @@ pub fn server(scheduler: Arc<Scheduler>, d: &DaemonPlan) -> Result<Bound, Error>
     let data = web::Data::new(scheduler);
     let limit = d.max_body_bytes;
     let token: Option<Arc<str>> = d.auth_token.as_deref().map(Arc::from);
+    let token_required = web::Data::new(TokenRequired(token.is_some()));
     let http = HttpServer::new(move || {
         let token = token.clone();
         App::new()
             .app_data(data.clone())
+            .app_data(token_required.clone())
             .app_data(json_config(limit))
             .app_data(web::PayloadConfig::new(limit))
             .wrap(from_fn(move |req, next| auth(token.clone(), req, next)))
@@ -66,7 +75,9 @@ pub fn server(scheduler: Arc<Scheduler>, d: &DaemonPlan) -> Result<Bound, Error>
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.route("/", web::get().to(index))
+        .route("/jobs/{id}", web::get().to(job_page))
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/v1/reload", web::post().to(reload))
@@ -106,7 +117,8 @@ async fn auth(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let open = matches!(req.path(), "/healthz" | "/readyz");
+    let page = req.path() == "/" || (req.path().starts_with("/jobs/") && req.method() == "GET");
+    let open = page || matches!(req.path(), "/healthz" | "/readyz");
     if let (Some(token), false) = (token, open) {
         let given = req.headers().get("authorization").and_then(|h| h.to_str().ok());
         if !security::token_matches(given, &token) {
@@ -118,6 +130,32 @@ async fn auth(
         }
     }
     next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+async fn index(s: Shared, auth: web::Data<TokenRequired>) -> HttpResponse {
+    let jobs = if auth.0 { None } else { s.list().as_array().cloned() };
+    html(dashboard::index(jobs.as_deref()))
+}
+
+async fn job_page(
+    s: Shared,
+    auth: web::Data<TokenRequired>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Refusal> {
+    if auth.0 {
+        return Ok(html(dashboard::job_page(&id, None, None)));
+    }
+    let job = s.get(&id)?;
+    let (dir, state) = s.output_of(&id)?;
+    let summary = (state == State::Succeeded)
+        .then(|| std::fs::read(dir.join("summary.json")).ok())
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Ok(html(dashboard::job_page(&id, Some(&job), summary.as_ref())))
+}
+
+fn html(page: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }
 
 async fn healthz() -> HttpResponse {
@@ -203,7 +241,11 @@ async fn file(s: Shared, path: web::Path<(String, String)>) -> Result<HttpRespon
             Err(e) => Some((Err(e), file)),
         }
     });
-    let content_type = if name.ends_with(".csv") { "text/csv" } else { "text/plain; charset=utf-8" };
+    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("csv") => "text/csv",
+        Some("svg") => "image/svg+xml",
+        _ => "text/plain; charset=utf-8",
+    };
     Ok(HttpResponse::Ok().content_type(content_type).no_chunking(len).streaming(stream))
 }
 

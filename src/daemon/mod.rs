@@ -3,9 +3,10 @@
 //!
 //! [`api`] (actix-web routes) → [`scheduler`] (queue, running jobs, one lock) → [`crate::job`]
 //! on a thread per running job; [`registry`] persists jobs atomically, [`security`] confines
-//! sources and outputs, [`metrics`] serves Prometheus text.
+//! sources and outputs, [`metrics`] serves Prometheus text, [`dashboard`] renders the pages.
 
 pub mod api;
+pub mod dashboard;
 pub mod metrics;
 pub mod registry;
 pub mod scheduler;
