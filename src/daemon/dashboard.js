@@ -54,6 +54,7 @@ function row(job) {
   const p = job.progress || {};
   if (job.state === "succeeded") bar.value = 1;
   else if (p.total_bytes > 0) bar.value = p.bytes / p.total_bytes;
+  else if (FINAL.includes(job.state)) bar.value = 0;
   const progress = el("td", null, { class: "progress" });
   progress.append(bar, el("span", progressText(p), { class: "figures" }));
   tr.append(state, progress, el("td", restarts(job.restarts), { class: "restarts" }),
@@ -79,7 +80,10 @@ async function submitJob(event) {
     if (settings) body.settings = JSON.parse(settings);
     const answer = await api("/v1/jobs", { method: "POST", body: JSON.stringify(body) });
     const json = await answer.json();
-    if (!answer.ok) throw new Error(json.error + ": " + (typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail)));
+    if (!answer.ok) {
+      const detail = Array.isArray(json.detail) ? json.detail.join("\n") : String(json.detail);
+      throw new Error(json.error + ": " + detail);
+    }
     out.textContent = "submitted ";
     out.append(el("a", json.id, { href: "/jobs/" + encodeURIComponent(json.id), id: "submitted" }));
     refreshJobs();

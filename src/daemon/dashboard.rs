@@ -159,7 +159,13 @@ fn job_row(job: &Value) -> Markup {
 
 fn progress(p: &Value, state: &str) -> Markup {
     let (bytes, total) = (p["bytes"].as_f64().unwrap_or(0.0), p["total_bytes"].as_f64());
-    let done = if state == "succeeded" { Some(1.0) } else { total.filter(|t| *t > 0.0).map(|t| bytes / t) };
+    // Unknown progress animates only while the job may still move.
+    let moving = matches!(state, "queued" | "running");
+    let done = match total.filter(|t| *t > 0.0) {
+        _ if state == "succeeded" => Some(1.0),
+        Some(t) => Some(bytes / t),
+        None => (!moving).then_some(0.0),
+    };
     html! {
         progress max="1" value=[done] {}
         span .figures { (progress_text(p)) }
