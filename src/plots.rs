@@ -49,7 +49,10 @@ pub fn hottest(days: &[(Day, DayMax)], monthly: &[MonthMean]) -> Result<String, 
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let (top, bottom) = root.split_vertically(SIZE.1 * 58 / 100);
-        let caption = format!("Hottest time of each day, {} to {}", first.dmy(), last.dmy());
+        let mut caption = format!("Hottest time of each day, {} to {}", first.dmy(), last.dmy());
+        if group(days.len()) > 1 {
+            caption += &format!(" (each point: the mean of {} days)", group(days.len()));
+        }
         hottest_times(&top, &caption, (first, last), &thin(&times), monthly).map_err(fail)?;
         daily_maxima(&bottom, (first, last), &thin(&maxima)).map_err(fail)?;
         root.present().map_err(|e| fail(e.to_string()))?;
@@ -125,7 +128,13 @@ fn daily_maxima(
         .draw()
         .map_err(|e| e.to_string())?;
     chart
-        .draw_series(LineSeries::new(maxima.iter().copied(), HI.stroke_width(2)).point_size(2))
+        .draw_series(
+            LineSeries::new(maxima.iter().copied(), HI.stroke_width(2)).point_size(if maxima.len() > 400 {
+                0
+            } else {
+                2
+            }),
+        )
         .map_err(|e| e.to_string())?
         .label("maximum Outside Temperature of the day")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], HI.stroke_width(2)));
@@ -360,15 +369,19 @@ fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad).floor()..(hi + pad).ceil()
 }
 
+/// How many consecutive points [`thin`] averages into one.
+fn group(len: usize) -> usize {
+    len.div_ceil(MAX_POINTS).max(1)
+}
+
 /// At most [`MAX_POINTS`] points: consecutive groups averaged, so a long series keeps its shape
 /// without one SVG element per reading.
 fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     if points.len() <= MAX_POINTS {
         return points.to_vec();
     }
-    let group = points.len().div_ceil(MAX_POINTS);
     points
-        .chunks(group)
+        .chunks(group(points.len()))
         .map(|c| {
             let n = c.len() as f64;
             (c.iter().map(|p| p.0).sum::<f64>() / n, c.iter().map(|p| p.1).sum::<f64>() / n)
@@ -414,6 +427,7 @@ mod tests {
         let svg = hottest(&many, &[]).unwrap();
         assert!(circles(&svg) <= 2 * MAX_POINTS + 2, "{} circles", circles(&svg));
         assert!(svg.len() < 1 << 20, "{} bytes", svg.len());
+        assert!(svg.contains("(each point: the mean of 25 days)"), "the thinning is said");
     }
 
     fn hit(day: u32, minute: u16, hi: i32, low: i32, by_hi: bool, by_low: bool) -> Hit {
