@@ -117,7 +117,7 @@ async fn auth(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let page = req.path() == "/" || (req.path().starts_with("/jobs/") && req.method() == "GET");
+    let page = req.method() == "GET" && (req.path() == "/" || req.path().starts_with("/jobs/"));
     let open = page || matches!(req.path(), "/healthz" | "/readyz");
     if let (Some(token), false) = (token, open) {
         let given = req.headers().get("authorization").and_then(|h| h.to_str().ok());
