@@ -172,7 +172,7 @@ fn write_plots(out: &OutputDir, o: &Outcome, window: &WindowParams) -> Result<()
     let forecast: Vec<_> =
         o.forecast.iter().map(|l| (l.day, l.minute, l.value.parse::<f64>().ok())).collect();
     out.write("hottest.svg", plots::hottest(&o.daily, &o.hottest.monthly)?.as_bytes())?;
-    out.write("window.svg", plots::window(&o.window, window)?.as_bytes())?;
-    out.write("forecast.svg", plots::forecast(&o.window_readings, &forecast)?.as_bytes())?;
+    out.write("window.svg", plots::window(&o.window, &o.window_hi_low, window)?.as_bytes())?;
+    out.write("forecast.svg", plots::forecast(&o.window_outside, &forecast)?.as_bytes())?;
     Ok(())
 }

@@ -422,7 +422,8 @@ async fn collect(
         retries: fetched.retries,
         restarts: Default::default(),
         daily: hottest.iter().collect(),
-        window_readings: forecast.readings(),
+        window_outside: forecast.readings(),
+        window_hi_low: window.readings(),
     };
     Ok((cp, outcome))
 }

@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use crate::date::{hhmm, Day, Month};
 use crate::tasks::hottest::{DayMax, MonthMean};
-use crate::tasks::window::{Hit, WindowParams};
+use crate::tasks::window::{HiLow, Hit, WindowParams};
 use crate::tenths::Tenths;
 
 /// Width and height of every plot, in pixels: readable on a 1200 px wide screen.
@@ -141,14 +141,18 @@ fn daily_maxima(
     legend(&mut chart)
 }
 
-/// `window.svg`: the matching readings' Hi and Low Temperatures over the window days, the two
-/// bands shaded; a filled mark is a temperature inside its band, a hollow one outside it.
-pub fn window(hits: &[Hit], params: &WindowParams) -> Result<String, PlotError> {
+/// `window.svg`: every window-day reading's Hi and Low Temperature as two curves, the two bands
+/// shaded, and the matching readings marked: a filled mark is a temperature inside its band, a
+/// hollow one outside it.
+pub fn window(hits: &[Hit], all: &[HiLow], params: &WindowParams) -> Result<String, PlotError> {
     let fail = |e: String| PlotError { plot: "window.svg", detail: e };
     let at = |h: &Hit| f64::from(h.reading.day.0 - params.first.0) + f64::from(h.reading.minute) / 1440.0;
     let span = f64::from(params.last.0 - params.first.0 + 1);
     let (hi_band, low_band) = (params.hi_band(), params.low_band());
-    let temps = hits.iter().flat_map(|h| [h.reading.hi.as_f64(), h.reading.low.as_f64()]);
+    let at_all = |r: &HiLow| f64::from(r.day.0 - params.first.0) + f64::from(r.minute) / 1440.0;
+    let hi_curve: Vec<(f64, f64)> = all.iter().map(|r| (at_all(r), r.hi.as_f64())).collect();
+    let low_curve: Vec<(f64, f64)> = all.iter().map(|r| (at_all(r), r.low.as_f64())).collect();
+    let temps = hi_curve.iter().chain(&low_curve).map(|p| p.1);
     let bands = [hi_band.0, hi_band.1, low_band.0, low_band.1].map(Tenths::as_f64);
     let y = y_range(temps.chain(bands));
     let mut svg = String::new();
@@ -156,7 +160,7 @@ pub fn window(hits: &[Hit], params: &WindowParams) -> Result<String, PlotError> 
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let caption = format!(
-            "Readings in the temperature bands, {} to {} ({} reading{})",
+            "Hi and Low Temperature of the window days, {} to {} ({} reading{} in the bands)",
             params.first.dmy(),
             params.last.dmy(),
             hits.len(),
@@ -184,6 +188,15 @@ pub fn window(hits: &[Hit], params: &WindowParams) -> Result<String, PlotError> 
             .map_err(|e| fail(e.to_string()))?;
         draw_band(&mut chart, span, hi_band, HI, "Hi Temperature band").map_err(fail)?;
         draw_band(&mut chart, span, low_band, LOW, "Low Temperature band").map_err(fail)?;
+        for (curve, color, name) in [(&hi_curve, HI, "Hi Temperature"), (&low_curve, LOW, "Low Temperature")]
+        {
+            let style = color.mix(0.55).stroke_width(1);
+            chart
+                .draw_series(LineSeries::new(thin(curve), style))
+                .map_err(|e| fail(e.to_string()))?
+                .label(format!("{name}, every reading"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
         let marks = |value: fn(&Hit) -> (Tenths, bool), color: RGBColor| {
             hits.iter().map(move |h| {
                 let (t, matched) = value(h);
@@ -453,7 +466,19 @@ mod tests {
             Tenths(2),
         );
         let hits = [hit(1, 600, 220, 150, true, false), hit(2, 60, 300, 103, false, true)];
-        let svg = window(&hits, &p).unwrap();
+        let all: Vec<HiLow> = (0..20)
+            .map(|i| HiLow {
+                day: june(1 + i / 10),
+                minute: (i % 10) as u16 * 60,
+                line: 0,
+                hi: Tenths(250),
+                low: Tenths(90),
+            })
+            .collect();
+        let svg = window(&hits, &all, &p).unwrap();
+        assert!(
+            svg.contains("Hi Temperature, every reading") && svg.contains("Low Temperature, every reading")
+        );
         assert!(svg.contains("Hi Temperature band 21.3 to 23.3 °C"), "{svg}");
         assert!(svg.contains("Low Temperature band 10.1 to 10.5 °C"));
         assert!(svg.contains("Temperature (°C)") && svg.contains("01/06/2006"));

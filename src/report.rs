@@ -91,8 +91,10 @@ pub struct Outcome {
     pub restarts: std::collections::BTreeMap<String, u64>,
     /// Each day's maximum and hottest time, in date order (for `hottest.svg`).
     pub daily: Vec<(Day, DayMax)>,
+    /// Every window-day reading's Hi and Low Temperature in time order (for `window.svg`).
+    pub window_hi_low: Vec<crate::tasks::window::HiLow>,
     /// The window days' Outside Temperature readings in time order (for `forecast.svg`).
-    pub window_readings: Vec<crate::plots::Sample>,
+    pub window_outside: Vec<crate::plots::Sample>,
 }
 
 /// `task1.txt`: the hottest-time report.

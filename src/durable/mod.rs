@@ -17,7 +17,7 @@ use crate::tasks::window::Window;
 pub mod store;
 
 /// Version of the encoded [`Snapshot`]; a file of another version is refused, never misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Everything needed to continue a job from a byte offset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

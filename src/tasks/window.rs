@@ -68,17 +68,41 @@ pub struct Hit {
     pub by_low: bool,
 }
 
-/// Running state: the matching readings seen so far.
+/// One window-day reading's Hi and Low Temperatures, as `window.svg` draws them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HiLow {
+    /// The day.
+    pub day: Day,
+    /// Minute of the day.
+    pub minute: u16,
+    /// Input line, to keep equal times in input order.
+    pub line: u64,
+    /// Hi Temperature.
+    pub hi: Tenths,
+    /// Low Temperature.
+    pub low: Tenths,
+}
+
+/// Running state: the matching readings seen so far, and every window-day reading's Hi and Low
+/// for the plot (at most the window's days of readings, so bounded like the forecast's state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     params: WindowParams,
     hits: Vec<Hit>,
+    all: Vec<HiLow>,
 }
 
 impl Window {
     /// An empty state for these parameters.
     pub fn new(params: WindowParams) -> Window {
-        Window { params, hits: Vec::new() }
+        Window { params, hits: Vec::new(), all: Vec::new() }
+    }
+
+    /// Every window-day reading's Hi and Low in time order (then input order), for `window.svg`.
+    pub fn readings(&self) -> Vec<HiLow> {
+        let mut all = self.all.clone();
+        all.sort_unstable_by_key(|r| (r.day, r.minute, r.line));
+        all
     }
 
     /// Matching readings in time order (then input order), each once.
@@ -97,6 +121,7 @@ impl Analysis for Window {
     fn absorb(&mut self, readings: &[Reading]) {
         let p = &self.params;
         for r in readings.iter().filter(|r| p.contains(r.day)) {
+            self.all.push(HiLow { day: r.day, minute: r.minute, line: r.line, hi: r.hi, low: r.low });
             let (by_hi, by_low) = (within(r.hi, p.hi), within(r.low, p.low));
             if by_hi || by_low {
                 self.hits.push(Hit { reading: *r, by_hi, by_low });
@@ -106,6 +131,7 @@ impl Analysis for Window {
 
     fn merge(&mut self, other: Self) {
         self.hits.extend(other.hits);
+        self.all.extend(other.all);
     }
 }
 
@@ -120,6 +146,16 @@ mod tests {
     fn r(line: u64, day: u32, minute: u16, hi: i32, low: i32) -> Reading {
         let day = Day::from_ymd(2006, if day == 0 { 5 } else { 6 }, if day == 0 { 31 } else { day }).unwrap();
         Reading { line, day, minute, outside: Tenths(0), hi: Tenths(hi), low: Tenths(low) }
+    }
+
+    #[test]
+    fn every_window_day_reading_is_kept_for_the_plot_in_time_order_whatever_the_merge_order() {
+        let (mut a, mut b) = (Window::new(params()), Window::new(params()));
+        a.absorb(&[r(3, 2, 60, 150, 90), r(1, 0, 0, 150, 90)]); // 31/05 is not a window day
+        b.absorb(&[r(2, 1, 30, 140, 80)]);
+        b.merge(a);
+        let kept: Vec<(u64, i32)> = b.readings().iter().map(|h| (h.line, h.hi.0)).collect();
+        assert_eq!(kept, vec![(2, 140), (3, 150)]);
     }
 
     #[test]
