@@ -154,7 +154,7 @@ pub fn window(hits: &[Hit], all: &[HiLow], params: &WindowParams) -> Result<Stri
     let low_curve: Vec<(f64, f64)> = all.iter().map(|r| (at_all(r), r.low.as_f64())).collect();
     let temps = hi_curve.iter().chain(&low_curve).map(|p| p.1);
     let bands = [hi_band.0, hi_band.1, low_band.0, low_band.1].map(Tenths::as_f64);
-    let y = y_range(temps.chain(bands));
+    let y = legend_room(y_range(temps.chain(bands)), 0.3);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -247,7 +247,7 @@ pub fn forecast(samples: &[Sample], lines: &[(Day, u16, Option<f64>)]) -> Result
     let read: Vec<(f64, f64)> = samples.iter().map(|&(d, m, t)| (at(d, m), t.as_f64())).collect();
     let made: Vec<(f64, f64)> = lines.iter().filter_map(|&(d, m, v)| Some((at(d, m), v?))).collect();
     let span = read.iter().chain(&made).map(|p| p.0.ceil()).fold(1.0, f64::max);
-    let y = y_range(read.iter().chain(&made).map(|p| p.1));
+    let y = legend_room(y_range(read.iter().chain(&made).map(|p| p.1)), 0.15);
     let months = (samples.first().map(|s| s.0.month()), lines.first().map(|l| l.0.month()));
     let mut svg = String::new();
     {
@@ -380,6 +380,12 @@ fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     }
     let pad = ((hi - lo) * 0.08).max(0.5);
     (lo - pad).floor()..(hi + pad).ceil()
+}
+
+/// `range` raised by `share` of its height, so the legend (upper right) sits above the data.
+fn legend_room(range: std::ops::Range<f64>, share: f64) -> std::ops::Range<f64> {
+    let top = range.end + (range.end - range.start) * share;
+    range.start..top.ceil()
 }
 
 /// How many consecutive points [`thin`] averages into one.
