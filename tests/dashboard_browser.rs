@@ -1,7 +1,8 @@
 //! The daemon's dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
 //! `.ci/run`), driven over the Chrome DevTools Protocol (a websocket on 127.0.0.1), against a
 //! running daemon. It submits a job through the form, watches it reach `succeeded`, opens the
-//! job page, checks the plots and the figures against `summary.json`, and saves screenshots to
+//! job page, checks the plots and the figures against `summary.json`, sees a slowed job's live
+//! progress, and saves screenshots to
 //! `target/tmp/screenshots/`. Without chromium the tests print `SKIPPED: …` and pass.
 
 mod common;
@@ -205,6 +206,20 @@ fn a_job_submitted_through_the_dashboard_shows_its_plots_and_figures() {
     daemon.submit(&json!({"source": hostile, "output": "hostile"}));
     let base = format!("http://{}", daemon.addr);
     browser.open(&format!("{base}/"));
+
+    // Live progress: a job slowed down by a fault shows a moving bar, rows/s and ETA.
+    let settings = json!({"faults.inject": ["slow:parser:300"], "pipeline.chunk_size": "16KiB"});
+    let slow = daemon.submit(&json!({"source": source, "output": "slow", "settings": settings}));
+    let slow_row = format!("document.querySelector('tr[data-id=\"{slow}\"]')");
+    browser.wait_for(
+        &format!(
+            "{slow_row} !== null && {slow_row}.dataset.state === 'running' && \
+             {slow_row}.querySelector('progress').value > 0 && {slow_row}.textContent.includes('rows/s')"
+        ),
+        60,
+        "a running job's progress on the dashboard",
+    );
+    browser.screenshot("dashboard-running.png");
 
     // A refusal is shown, not swallowed.
     let fill = |source: &str, output: &str| {
