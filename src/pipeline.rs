@@ -268,6 +268,7 @@ fn open_options(plan: &Plan) -> OpenOptions {
         block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
         connect_timeout: p.connect_timeout,
         read_timeout: p.read_timeout,
+        connections: p.connections,
     }
 }
 
