@@ -151,6 +151,9 @@ fn kill_9_mid_job_resumes_from_its_checkpoint_and_the_queued_job_runs_too() {
         "resumed from its checkpoint, not from the start: {resumed}"
     );
     assert_eq!(job["progress"]["bytes"], job["progress"]["total_bytes"]);
+    let rejected = summary(&dir.join("out/big"))["rows"]["rejected"].as_u64().unwrap();
+    assert_eq!(job["rejected"], rejected, "counted live, across the kill, once");
+    assert!(before["rejected"].as_u64().unwrap() <= rejected, "live count while running: {before}");
     assert_same(
         &daemon,
         &a,

@@ -66,7 +66,7 @@ pub struct JobRecord {
     /// Restarts per actor after failures (all runs), zeros included once the job has run.
     #[serde(default)]
     pub restarts: std::collections::BTreeMap<String, u64>,
-    /// Rows rejected (known once finished).
+    /// Rows rejected so far (as of the last update: live while running).
     pub rejected: u64,
     /// Rows processed (known once finished or stopped).
     #[serde(default)]

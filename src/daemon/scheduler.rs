@@ -353,14 +353,15 @@ impl Scheduler {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
-        let (bytes, total, rows, _) = running.progress.read();
+        let (bytes, total, rows, rejected) = running.progress.read();
         let (restarts, here) = {
             let record = running.record.lock().unwrap_or_else(|e| e.into_inner());
             (record.counts(), record.counts_here())
         };
         self.metrics.actor_restarts(&here);
         let job = inner.registry.get_mut(id).expect("running jobs exist");
-        (job.bytes, job.total_bytes, job.rows, job.restarts) = (bytes, total, rows, restarts);
+        (job.bytes, job.total_bytes, job.rows, job.rejected, job.restarts) =
+            (bytes, total, rows, rejected, restarts);
         match result {
             Ok(done) => {
                 let o = &done.outcome;
@@ -605,9 +606,9 @@ fn to_config(v: &Value) -> Option<::config::Value> {
 /// The API's view of a job, with live progress for a running one.
 fn view(inner: &mut Inner, id: &str) -> Option<Value> {
     let job = inner.registry.get(id)?.clone();
-    let (bytes, total, rows, rate, eta, restarts) = match inner.running.get_mut(id) {
+    let (bytes, total, rows, rate, eta, restarts, rejected) = match inner.running.get_mut(id) {
         Some(r) => {
-            let (bytes, total, rows, _) = r.progress.read();
+            let (bytes, total, rows, rejected) = r.progress.read();
             let restarts = r.record.lock().unwrap_or_else(|e| e.into_inner()).counts();
             let (at, b0, r0, mut rate_rows, mut rate_bytes) = r.sample;
             let secs = at.elapsed().as_secs_f64();
@@ -618,9 +619,9 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
             }
             let eta =
                 (total > bytes && rate_bytes > 0.0).then(|| ((total - bytes) as f64 / rate_bytes).round());
-            (bytes, total, rows, rate_rows.round(), eta, restarts)
+            (bytes, total, rows, rate_rows.round(), eta, restarts, rejected)
         }
-        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts.clone()),
+        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts.clone(), job.rejected),
     };
     Some(json!({
         "id": job.id,
@@ -629,7 +630,7 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
         "state": job.state.name(),
         "progress": {"bytes": bytes, "total_bytes": total, "rows": rows, "rows_per_sec": rate, "eta_secs": eta},
         "restarts": restarts,
-        "rejected": job.rejected,
+        "rejected": rejected,
         "error": job.error,
         "created": job.created,
         "started": job.started,
