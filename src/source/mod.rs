@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use crate::durable::SourceIdentity;
 use crate::error::SourceError;
 
+pub mod range;
 mod segmented;
 
 /// A parsed `job.source` value.
