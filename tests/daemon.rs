@@ -77,7 +77,17 @@ fn a_submitted_job_gives_the_same_results_as_wxflow_run_and_the_metrics_match() 
     assert_eq!(a.header("location"), Some(format!("/v1/jobs/{id}").as_str()));
     let job = daemon.wait_for(&id, "succeeded", 120);
     for key in [
-        "id", "source", "output", "state", "progress", "restarts", "rejected", "error", "created", "started",
+        "id",
+        "source",
+        "output",
+        "state",
+        "progress",
+        "restarts",
+        "rejected",
+        "error",
+        "exit_code",
+        "created",
+        "started",
         "finished",
     ] {
         assert!(job.get(key).is_some(), "{key} missing in {job}");
@@ -645,11 +655,26 @@ fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed()
     let id = daemon.submit(&json!({"source": header_only.display().to_string(), "output": "empty"}));
     let job = daemon.wait_for(&id, "failed", 120);
     assert!(job["error"].as_str().unwrap().contains("no data rows"), "{job}");
+    assert_eq!(job["exit_code"], 3, "a data error, as wxflow run would exit: {job}");
+    let status = |id: &str| {
+        let config = dir.join("daemon.toml");
+        wxflow()
+            .args(["status", id, "--config"])
+            .arg(config)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    let o = status(&id);
+    assert_eq!(o.status.code(), Some(3), "wxflow status exits as the job failed: {}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("job {id} failed:")), "{}", stderr(&o));
     let a = daemon.request("GET", &format!("/v1/jobs/{id}/results"), None);
     assert_eq!(a.status, 409, "a failed job has no results");
     std::fs::copy(sample(), &header_only).unwrap();
     assert_eq!(daemon.request("POST", &format!("/v1/jobs/{id}/resume"), None).status, 202);
-    daemon.wait_for(&id, "succeeded", 120);
+    let job = daemon.wait_for(&id, "succeeded", 120);
+    assert!(job["exit_code"].is_null(), "{job}");
+    assert!(status(&id).status.success());
 
     let settings = json!({"faults.inject": ["panic:window@3x5"], "pipeline.chunk_size": "16KiB",
         "supervision.max_restarts": 1, "supervision.backoff_initial_ms": 5});
@@ -657,6 +682,7 @@ fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed()
     let job = daemon.wait_for(&id, "failed", 120);
     assert!(job["error"].as_str().unwrap().contains("supervision gave up"), "{job}");
     assert_eq!(job["restarts"]["window"], 1, "{job}");
+    assert_eq!(status(&id).status.code(), Some(6), "supervision gave up");
     let m = metrics(&daemon);
     assert_eq!(metric(&m, "wxflow_actor_restarts_total{actor=\"window\"}"), 1.0);
     assert_eq!(metric(&m, "wxflow_jobs{state=\"failed\"}"), 1.0);

@@ -281,6 +281,7 @@ impl Scheduler {
         let job = inner.registry.get_mut(id).expect("checked");
         job.state = State::Queued;
         job.error = None;
+        job.exit_code = None;
         job.finished = None;
         save(&inner)?;
         inner.queue.push_back(id.to_string());
@@ -322,6 +323,7 @@ impl Scheduler {
         record.state = State::Running;
         record.started = Some(now());
         record.error = None;
+        record.exit_code = None;
         let _ = save(inner);
         let checkpoint = plan.checkpoint.dir.join("checkpoint.bin");
         let sample = (Instant::now(), 0, 0, 0.0, 0.0);
@@ -382,6 +384,7 @@ impl Scheduler {
             }
             Err(e) => {
                 job.state = State::Failed;
+                job.exit_code = Some(e.exit_code() as u8);
                 job.error = Some(e.to_string());
                 tracing::warn!(job = %id, "failed: {e}");
             }
@@ -632,6 +635,7 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
         "restarts": restarts,
         "rejected": rejected,
         "error": job.error,
+        "exit_code": job.exit_code,
         "created": job.created,
         "started": job.started,
         "finished": job.finished,
