@@ -738,3 +738,27 @@ fn kill_9_mid_http_job_resumes_with_a_range_request_from_its_checkpoint() {
 fn daemon_that_exits(config: &std::path::Path) -> std::process::Output {
     wxflow().args(["daemon", "--config"]).arg(config).timeout(Duration::from_secs(60)).output().unwrap()
 }
+
+/// A web page on another site cannot make the browser of someone running a daemon change its
+/// jobs (a plain POST needs no CORS preflight), nor reach a loopback daemon by a rebound name.
+#[test]
+fn requests_from_other_sites_and_rebound_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "");
+    let source = sample_input(dir);
+    let daemon = Daemon::start(dir);
+    let body = json!({"source": source, "output": "csrf"}).to_string();
+    let a = daemon.request_as("POST", "/v1/jobs", Some(&body), &[("Origin", "http://evil.example")]);
+    assert_eq!(a.status, 403, "{}", a.json());
+    assert!(a.json()["detail"].as_str().unwrap().contains("evil.example"), "{}", a.json());
+    let a = daemon.request_as("POST", "/v1/reload", None, &[("Origin", "null")]);
+    assert_eq!(a.status, 403);
+    let a = daemon.request_as("GET", "/v1/jobs", None, &[("Host", "rebound.example:8640")]);
+    assert_eq!(a.status, 403, "DNS rebinding");
+    assert_eq!(daemon.request("GET", "/v1/jobs", None).json(), json!([]), "nothing was submitted");
+    assert!(!dir.join("out/csrf").exists());
+    let own = format!("http://{}", daemon.addr);
+    let a = daemon.request_as("POST", "/v1/jobs", Some(&body), &[("Origin", own.as_str())]);
+    assert_eq!(a.status, 201, "the daemon's own pages may submit: {}", a.json());
+}
