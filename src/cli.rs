@@ -121,6 +121,9 @@ pub struct ConfigArgs {
     /// Most chunks in flight (the memory bound) [pipeline.in_flight].
     #[arg(long, value_name = "N")]
     pub in_flight: Option<String>,
+    /// Download an HTTP source over N ranged connections at once [pipeline.connections].
+    #[arg(long, value_name = "N")]
+    pub connections: Option<String>,
     /// trace|debug|info|warn|error [log.level].
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -147,6 +150,7 @@ impl ConfigArgs {
             ("pipeline.chunk_size", "--chunk-size", self.chunk_size.clone()),
             ("pipeline.parse_workers", "--workers", self.workers.clone()),
             ("pipeline.in_flight", "--in-flight", self.in_flight.clone()),
+            ("pipeline.connections", "--connections", self.connections.clone()),
             ("log.level", "--log-level", self.log_level.clone()),
             ("log.format", "--log-format", self.log_format.clone()),
             ("log.progress", "--progress", self.progress.clone()),

@@ -28,6 +28,25 @@ pub enum ExitCode {
     Terminated = 143,
 }
 
+impl ExitCode {
+    /// The exit code with this number (as the daemon reports a failed job's), if there is one.
+    pub fn from_number(n: u64) -> Option<ExitCode> {
+        [
+            ExitCode::Ok,
+            ExitCode::Usage,
+            ExitCode::Data,
+            ExitCode::Io,
+            ExitCode::Internal,
+            ExitCode::Supervision,
+            ExitCode::NoDaemon,
+            ExitCode::Interrupted,
+            ExitCode::Terminated,
+        ]
+        .into_iter()
+        .find(|c| *c as u64 == n)
+    }
+}
+
 /// Everything that can stop a job, grouped by who has to act.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,6 +123,16 @@ pub enum Error {
         /// Why the connection failed.
         detail: String,
     },
+    /// A daemon job the client asked about failed; exits as `wxflow run` would have for it.
+    #[error("job {id} failed: {message}")]
+    JobFailed {
+        /// The job.
+        id: String,
+        /// The job's error.
+        message: String,
+        /// The exit code of its failure.
+        code: ExitCode,
+    },
     /// The daemon refused or failed a client's request; the message is the daemon's.
     #[error("the daemon answered {status}: {message}")]
     Api {
@@ -128,6 +157,7 @@ impl Error {
             Error::Internal(_) | Error::Plot(_) | Error::ActorFailed { .. } => ExitCode::Internal,
             Error::GaveUp { .. } => ExitCode::Supervision,
             Error::NoDaemon { .. } => ExitCode::NoDaemon,
+            Error::JobFailed { code, .. } => *code,
             Error::Api { status, .. } if *status < 500 => ExitCode::Usage,
             Error::Api { .. } => ExitCode::Internal,
             Error::Interrupted { signal: 2, .. } => ExitCode::Interrupted,

@@ -122,7 +122,9 @@ pub async fn run(
     tracing::debug!(actix_system = actix::System::current().id(), "pipeline starts");
     let progress = match &hooks.progress {
         Some(p) => {
-            p.restart_at(resume.as_ref().map_or((0, 0), |s| (s.position.byte, s.rows.processed)));
+            p.restart_at(
+                resume.as_ref().map_or((0, 0, 0), |s| (s.position.byte, s.rows.processed, s.rows.rejected)),
+            );
             p.clone()
         }
         None => Progress::new(),
@@ -268,6 +270,7 @@ fn open_options(plan: &Plan) -> OpenOptions {
         block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
         connect_timeout: p.connect_timeout,
         read_timeout: p.read_timeout,
+        connections: p.connections,
     }
 }
 

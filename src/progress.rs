@@ -13,7 +13,7 @@ pub struct Progress {
     bytes: AtomicU64,
     total: AtomicU64,
     rows: AtomicU64,
-    runs: AtomicU64,
+    rejected: AtomicU64,
 }
 
 impl Progress {
@@ -27,18 +27,23 @@ impl Progress {
         self.total.store(total.unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Starts a (re)started run at a checkpoint's byte and row count, so that counters read by
-    /// others (the daemon's API) stay absolute across restarts; also counts the runs.
-    pub fn restart_at(&self, (bytes, rows): (u64, u64)) {
+    /// Starts a (re)started run at a checkpoint's byte, row and reject counts, so that counters
+    /// read by others (the daemon's API) stay absolute across restarts.
+    pub fn restart_at(&self, (bytes, rows, rejected): (u64, u64, u64)) {
         self.bytes.store(bytes, Ordering::Relaxed);
         self.rows.store(rows, Ordering::Relaxed);
-        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.rejected.store(rejected, Ordering::Relaxed);
     }
 
-    /// Bytes read, total size (0 = unknown), rows processed and runs started, for the API.
+    /// Bytes read, total size (0 = unknown), rows processed and rows rejected, for the API.
     pub fn read(&self) -> (u64, u64, u64, u64) {
         let (bytes, total, rows) = self.snapshot();
-        (bytes, total, rows, self.runs.load(Ordering::Relaxed))
+        (bytes, total, rows, self.rejected.load(Ordering::Relaxed))
+    }
+
+    /// Adds rows rejected (counted once their chunk is accounted for, in line order).
+    pub fn rows_rejected(&self, n: u64) {
+        self.rejected.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Adds bytes read from the source.

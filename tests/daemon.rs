@@ -77,7 +77,17 @@ fn a_submitted_job_gives_the_same_results_as_wxflow_run_and_the_metrics_match() 
     assert_eq!(a.header("location"), Some(format!("/v1/jobs/{id}").as_str()));
     let job = daemon.wait_for(&id, "succeeded", 120);
     for key in [
-        "id", "source", "output", "state", "progress", "restarts", "rejected", "error", "created", "started",
+        "id",
+        "source",
+        "output",
+        "state",
+        "progress",
+        "restarts",
+        "rejected",
+        "error",
+        "exit_code",
+        "created",
+        "started",
         "finished",
     ] {
         assert!(job.get(key).is_some(), "{key} missing in {job}");
@@ -151,6 +161,9 @@ fn kill_9_mid_job_resumes_from_its_checkpoint_and_the_queued_job_runs_too() {
         "resumed from its checkpoint, not from the start: {resumed}"
     );
     assert_eq!(job["progress"]["bytes"], job["progress"]["total_bytes"]);
+    let rejected = summary(&dir.join("out/big"))["rows"]["rejected"].as_u64().unwrap();
+    assert_eq!(job["rejected"], rejected, "counted live, across the kill, once");
+    assert!(before["rejected"].as_u64().unwrap() <= rejected, "live count while running: {before}");
     assert_same(
         &daemon,
         &a,
@@ -642,11 +655,26 @@ fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed()
     let id = daemon.submit(&json!({"source": header_only.display().to_string(), "output": "empty"}));
     let job = daemon.wait_for(&id, "failed", 120);
     assert!(job["error"].as_str().unwrap().contains("no data rows"), "{job}");
+    assert_eq!(job["exit_code"], 3, "a data error, as wxflow run would exit: {job}");
+    let status = |id: &str| {
+        let config = dir.join("daemon.toml");
+        wxflow()
+            .args(["status", id, "--config"])
+            .arg(config)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    let o = status(&id);
+    assert_eq!(o.status.code(), Some(3), "wxflow status exits as the job failed: {}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("job {id} failed:")), "{}", stderr(&o));
     let a = daemon.request("GET", &format!("/v1/jobs/{id}/results"), None);
     assert_eq!(a.status, 409, "a failed job has no results");
     std::fs::copy(sample(), &header_only).unwrap();
     assert_eq!(daemon.request("POST", &format!("/v1/jobs/{id}/resume"), None).status, 202);
-    daemon.wait_for(&id, "succeeded", 120);
+    let job = daemon.wait_for(&id, "succeeded", 120);
+    assert!(job["exit_code"].is_null(), "{job}");
+    assert!(status(&id).status.success());
 
     let settings = json!({"faults.inject": ["panic:window@3x5"], "pipeline.chunk_size": "16KiB",
         "supervision.max_restarts": 1, "supervision.backoff_initial_ms": 5});
@@ -654,6 +682,7 @@ fn failed_jobs_say_why_count_their_restarts_and_resume_once_the_cause_is_fixed()
     let job = daemon.wait_for(&id, "failed", 120);
     assert!(job["error"].as_str().unwrap().contains("supervision gave up"), "{job}");
     assert_eq!(job["restarts"]["window"], 1, "{job}");
+    assert_eq!(status(&id).status.code(), Some(6), "supervision gave up");
     let m = metrics(&daemon);
     assert_eq!(metric(&m, "wxflow_actor_restarts_total{actor=\"window\"}"), 1.0);
     assert_eq!(metric(&m, "wxflow_jobs{state=\"failed\"}"), 1.0);
@@ -708,4 +737,28 @@ fn kill_9_mid_http_job_resumes_with_a_range_request_from_its_checkpoint() {
 /// Runs `wxflow daemon` with a configuration it must refuse: it exits by itself (bounded).
 fn daemon_that_exits(config: &std::path::Path) -> std::process::Output {
     wxflow().args(["daemon", "--config"]).arg(config).timeout(Duration::from_secs(60)).output().unwrap()
+}
+
+/// A web page on another site cannot make the browser of someone running a daemon change its
+/// jobs (a plain POST needs no CORS preflight), nor reach a loopback daemon by a rebound name.
+#[test]
+fn requests_from_other_sites_and_rebound_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "");
+    let source = sample_input(dir);
+    let daemon = Daemon::start(dir);
+    let body = json!({"source": source, "output": "csrf"}).to_string();
+    let a = daemon.request_as("POST", "/v1/jobs", Some(&body), &[("Origin", "http://evil.example")]);
+    assert_eq!(a.status, 403, "{}", a.json());
+    assert!(a.json()["detail"].as_str().unwrap().contains("evil.example"), "{}", a.json());
+    let a = daemon.request_as("POST", "/v1/reload", None, &[("Origin", "null")]);
+    assert_eq!(a.status, 403);
+    let a = daemon.request_as("GET", "/v1/jobs", None, &[("Host", "rebound.example:8640")]);
+    assert_eq!(a.status, 403, "DNS rebinding");
+    assert_eq!(daemon.request("GET", "/v1/jobs", None).json(), json!([]), "nothing was submitted");
+    assert!(!dir.join("out/csrf").exists());
+    let own = format!("http://{}", daemon.addr);
+    let a = daemon.request_as("POST", "/v1/jobs", Some(&body), &[("Origin", own.as_str())]);
+    assert_eq!(a.status, 201, "the daemon's own pages may submit: {}", a.json());
 }

@@ -225,7 +225,8 @@ impl Checkpoint {
         self.rows.read += done.lines;
         self.rows.processed += done.processed;
         self.rows.blank += done.blank;
-        self.rows.rejected += done.rejects.len() as u64;
+        let done_rejected = done.rejects.len() as u64;
+        self.rows.rejected += done_rejected;
         for r in &done.rejects {
             if let (Some(w), None) = (self.writer.as_mut(), &self.failure) {
                 if let Err(e) = w.write(r) {
@@ -238,6 +239,7 @@ impl Checkpoint {
         self.watermark = done.end;
         self.line = done.first_line + done.lines;
         self.progress.rows_done(done.processed);
+        self.progress.rows_rejected(done_rejected);
         tracing::trace!(seq = done.seq, watermark = self.watermark, "checkpoint advanced");
     }
 

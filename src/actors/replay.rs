@@ -197,6 +197,7 @@ mod tests {
                 block_size: 7,
                 connect_timeout: std::time::Duration::from_secs(1),
                 read_timeout: std::time::Duration::from_secs(1),
+                connections: 1,
             },
             facts,
             dir: "checkpoints".into(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cli::StatusArgs;
 use crate::client::{is_final, print_job, text, total_restarts, Daemon};
-use crate::error::Error;
+use crate::error::{Error, ExitCode};
 
 /// `wxflow status ID [--watch]`.
 pub fn status(args: &StatusArgs) -> Result<(), Error> {
@@ -35,9 +35,10 @@ pub fn status(args: &StatusArgs) -> Result<(), Error> {
     }
     print_job(&job);
     match text(&job["state"]) {
-        "failed" => Err(Error::Api {
-            status: 200,
-            message: format!("job {} failed: {}", args.job.id, text(&job["error"])),
+        "failed" => Err(Error::JobFailed {
+            id: args.job.id.clone(),
+            message: text(&job["error"]).to_string(),
+            code: job["exit_code"].as_u64().and_then(ExitCode::from_number).unwrap_or(ExitCode::Internal),
         }),
         _ => Ok(()),
     }

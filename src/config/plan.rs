@@ -125,6 +125,8 @@ pub struct PipelinePlan {
     pub read_timeout: Duration,
     /// Retries of a failed read.
     pub fetch_retries: u32,
+    /// Parallel ranged HTTP connections (1 = one download).
+    pub connections: usize,
     /// First delay before a retry.
     pub retry_backoff: Duration,
 }

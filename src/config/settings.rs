@@ -78,6 +78,8 @@ pub struct PipelineSettings {
     pub fetch_retries: u64,
     /// First delay before a retry.
     pub retry_backoff_ms: u64,
+    /// Parallel ranged HTTP connections.
+    pub connections: u64,
 }
 
 /// `[columns]`: which header names hold the fields the analyses need.

@@ -112,6 +112,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
             3600,
         ) as u64),
         fetch_retries: v.count("pipeline.fetch_retries", s.pipeline.fetch_retries, 0, 100) as u32,
+        connections: v.count("pipeline.connections", s.pipeline.connections, 1, 64),
         retry_backoff: Duration::from_millis(v.count(
             "pipeline.retry_backoff_ms",
             s.pipeline.retry_backoff_ms,

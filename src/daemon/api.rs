@@ -119,6 +119,14 @@ async fn auth(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let page = req.method() == "GET" && (req.path() == "/" || req.path().starts_with("/jobs/"));
     let open = page || matches!(req.path(), "/healthz" | "/readyz");
+    let header = |name: &str| req.headers().get(name).and_then(|h| h.to_str().ok());
+    let loopback = req.app_config().local_addr().ip().is_loopback();
+    if let Err(why) =
+        security::browser_safe(req.method().as_str(), header("host"), header("origin"), loopback)
+    {
+        let response = HttpResponse::Forbidden().json(Refusal::new(403, "forbidden", why).body());
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     if let (Some(token), false) = (token, open) {
         let given = req.headers().get("authorization").and_then(|h| h.to_str().ok());
         if !security::token_matches(given, &token) {

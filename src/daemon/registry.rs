@@ -66,7 +66,7 @@ pub struct JobRecord {
     /// Restarts per actor after failures (all runs), zeros included once the job has run.
     #[serde(default)]
     pub restarts: std::collections::BTreeMap<String, u64>,
-    /// Rows rejected (known once finished).
+    /// Rows rejected so far (as of the last update: live while running).
     pub rejected: u64,
     /// Rows processed (known once finished or stopped).
     #[serde(default)]
@@ -79,6 +79,10 @@ pub struct JobRecord {
     pub total_bytes: u64,
     /// Why it failed.
     pub error: Option<String>,
+    /// The exit code `wxflow run` would have given for that failure (2 usage, 3 data, 4 I/O,
+    /// 5 internal, 6 supervision), so `wxflow status` can exit with it.
+    #[serde(default)]
+    pub exit_code: Option<u8>,
     /// Unix seconds of submission.
     pub created: u64,
     /// Unix seconds it last started.
@@ -110,6 +114,7 @@ impl JobRecord {
             bytes: 0,
             total_bytes: 0,
             error: None,
+            exit_code: None,
             created: now(),
             started: None,
             finished: None,

@@ -281,6 +281,7 @@ impl Scheduler {
         let job = inner.registry.get_mut(id).expect("checked");
         job.state = State::Queued;
         job.error = None;
+        job.exit_code = None;
         job.finished = None;
         save(&inner)?;
         inner.queue.push_back(id.to_string());
@@ -322,6 +323,7 @@ impl Scheduler {
         record.state = State::Running;
         record.started = Some(now());
         record.error = None;
+        record.exit_code = None;
         let _ = save(inner);
         let checkpoint = plan.checkpoint.dir.join("checkpoint.bin");
         let sample = (Instant::now(), 0, 0, 0.0, 0.0);
@@ -353,14 +355,15 @@ impl Scheduler {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
-        let (bytes, total, rows, _) = running.progress.read();
+        let (bytes, total, rows, rejected) = running.progress.read();
         let (restarts, here) = {
             let record = running.record.lock().unwrap_or_else(|e| e.into_inner());
             (record.counts(), record.counts_here())
         };
         self.metrics.actor_restarts(&here);
         let job = inner.registry.get_mut(id).expect("running jobs exist");
-        (job.bytes, job.total_bytes, job.rows, job.restarts) = (bytes, total, rows, restarts);
+        (job.bytes, job.total_bytes, job.rows, job.rejected, job.restarts) =
+            (bytes, total, rows, rejected, restarts);
         match result {
             Ok(done) => {
                 let o = &done.outcome;
@@ -381,6 +384,7 @@ impl Scheduler {
             }
             Err(e) => {
                 job.state = State::Failed;
+                job.exit_code = Some(e.exit_code() as u8);
                 job.error = Some(e.to_string());
                 tracing::warn!(job = %id, "failed: {e}");
             }
@@ -605,9 +609,9 @@ fn to_config(v: &Value) -> Option<::config::Value> {
 /// The API's view of a job, with live progress for a running one.
 fn view(inner: &mut Inner, id: &str) -> Option<Value> {
     let job = inner.registry.get(id)?.clone();
-    let (bytes, total, rows, rate, eta, restarts) = match inner.running.get_mut(id) {
+    let (bytes, total, rows, rate, eta, restarts, rejected) = match inner.running.get_mut(id) {
         Some(r) => {
-            let (bytes, total, rows, _) = r.progress.read();
+            let (bytes, total, rows, rejected) = r.progress.read();
             let restarts = r.record.lock().unwrap_or_else(|e| e.into_inner()).counts();
             let (at, b0, r0, mut rate_rows, mut rate_bytes) = r.sample;
             let secs = at.elapsed().as_secs_f64();
@@ -618,9 +622,9 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
             }
             let eta =
                 (total > bytes && rate_bytes > 0.0).then(|| ((total - bytes) as f64 / rate_bytes).round());
-            (bytes, total, rows, rate_rows.round(), eta, restarts)
+            (bytes, total, rows, rate_rows.round(), eta, restarts, rejected)
         }
-        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts.clone()),
+        None => (job.bytes, job.total_bytes, job.rows, 0.0, None, job.restarts.clone(), job.rejected),
     };
     Some(json!({
         "id": job.id,
@@ -629,8 +633,9 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
         "state": job.state.name(),
         "progress": {"bytes": bytes, "total_bytes": total, "rows": rows, "rows_per_sec": rate, "eta_secs": eta},
         "restarts": restarts,
-        "rejected": job.rejected,
+        "rejected": rejected,
         "error": job.error,
+        "exit_code": job.exit_code,
         "created": job.created,
         "started": job.started,
         "finished": job.finished,

@@ -100,6 +100,45 @@ pub fn token_matches(given: Option<&str>, token: &str) -> bool {
     scheme.eq_ignore_ascii_case("bearer") && bool::from(bearer.trim().as_bytes().ct_eq(token.as_bytes()))
 }
 
+/// Refuses what a web page on another site could make a browser send to a daemon on this
+/// machine: a state-changing request (anything but GET and HEAD) whose `Origin` is not the
+/// daemon's own address (cross-site request forgery: a plain-text POST needs no preflight), and,
+/// on a loopback daemon, any request whose `Host` is not a loopback name (DNS rebinding). Clients
+/// that are not browsers (curl, `wxflow submit`) send no `Origin` and the right `Host`.
+pub fn browser_safe(
+    method: &str,
+    host: Option<&str>,
+    origin: Option<&str>,
+    loopback: bool,
+) -> Result<(), String> {
+    let host = host.unwrap_or("");
+    if loopback && !is_loopback_host(host) {
+        return Err(format!(
+            "Host {host:?} is not a loopback name; this daemon answers only requests addressed to 127.0.0.1, \
+             [::1] or localhost"
+        ));
+    }
+    let Some(origin) = origin.filter(|_| !matches!(method, "GET" | "HEAD")) else { return Ok(()) };
+    let authority = origin.split_once("://").map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    if authority.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(format!(
+        "a {method} from the web page at {origin:?} (another site than this daemon, {host}); only the \
+         daemon's own pages, curl and the wxflow commands may change jobs"
+    ))
+}
+
+/// `127.0.0.1:8640`, `localhost:8640`, `[::1]:8640` (with or without the port).
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Refuses to listen beyond loopback without a token.
 pub fn check_listen(listen: SocketAddr, token: Option<&str>) -> Result<(), String> {
     if listen.ip().is_loopback() || token.is_some() {
@@ -171,5 +210,28 @@ mod tests {
         assert!(!token_matches(None, "0123456789abcdef"));
         assert!(check_listen("0.0.0.0:1".parse().unwrap(), None).is_err());
         assert!(check_listen("127.0.0.1:1".parse().unwrap(), None).is_ok());
+    }
+
+    #[test]
+    fn other_sites_cannot_change_jobs_or_rebind_a_loopback_daemon() {
+        let host = Some("127.0.0.1:8640");
+        assert_eq!(browser_safe("POST", host, None, true), Ok(()), "curl sends no Origin");
+        assert_eq!(browser_safe("POST", host, Some("http://127.0.0.1:8640"), true), Ok(()), "own pages");
+        assert_eq!(
+            browser_safe("GET", host, Some("http://evil.example"), true),
+            Ok(()),
+            "reads need the token"
+        );
+        let e = browser_safe("POST", host, Some("http://evil.example"), true).unwrap_err();
+        assert!(e.contains("evil.example"), "{e}");
+        assert!(browser_safe("DELETE", host, Some("null"), true).is_err());
+        assert!(browser_safe("GET", Some("evil.example:8640"), None, true).unwrap_err().contains("loopback"));
+        assert_eq!(browser_safe("GET", Some("evil.example:8640"), None, false), Ok(()), "a token guards it");
+        for ok in ["localhost:8640", "[::1]:8640", "127.0.0.1", "LOCALHOST"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in ["", "evil.example", "127.0.0.1.evil.example:80", "[::2]:8640"] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
     }
 }

@@ -117,19 +117,28 @@ class FileHandler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         size = path.stat().st_size
-        self.send_response(200)
-        self.send_header("Content-Length", str(size))
+        first, last = 0, size - 1
+        ranged = self.headers.get("Range", "").startswith("bytes=")
+        if ranged:
+            a, _, b = self.headers["Range"][6:].partition("-")
+            first, last = int(a), min(int(b) if b else size - 1, size - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(last - first + 1))
         self.send_header("Content-Type", "text/csv")
+        self.send_header("ETag", f'"{size}-{int(path.stat().st_mtime)}"')
         self.end_headers()
         with open(path, "rb") as f:
             self.wfile.flush()
             if not self.rate:
-                self.connection.sendfile(f)
+                self.connection.sendfile(f, offset=first, count=last - first + 1)
                 return
-            # Paced like a network link of `rate` bytes/s: 64 KiB at a time, on schedule.
-            start, sent, piece = time.perf_counter(), 0, 64 << 10
-            while sent < size:
-                n = self.connection.sendfile(f, offset=sent, count=min(piece, size - sent))
+            # Paced like a network link of `rate` bytes/s per connection: 64 KiB at a time.
+            start, sent, piece, total = time.perf_counter(), 0, 64 << 10, last - first + 1
+            while sent < total:
+                n = self.connection.sendfile(f, offset=first + sent, count=min(piece, total - sent))
                 if n == 0:
                     break
                 sent += n
@@ -171,6 +180,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best wall time is kept")
     ap.add_argument("--http-rate", type=float, default=200, help="MB/s of the paced HTTP run (a fast network link)")
     ap.add_argument("--knobs", metavar="SIZE", help="also sweep chunk size, workers and in-flight on this input")
+    ap.add_argument("--connections", metavar="SIZE", default="100MiB",
+                    help="compare --connections 1 and 3 over a link capped per connection on this input ('' to skip)")
+    ap.add_argument("--connection-rate", type=float, default=40, help="MB/s each connection is capped at")
     ap.add_argument("--checkpoint-cost", metavar="SIZE", default="1GiB",
                     help="compare default checkpointing with checkpoint.enabled=false on this input ('' to skip)")
     args = ap.parse_args()
@@ -200,6 +212,8 @@ def main():
             http_row(rows[-1], args.threads, work, rate=args.http_rate * 1e6)
         if args.knobs:
             knobs(args.knobs, args.threads, work)
+        if args.connections:
+            connections(args.connections, args.threads, work, args.connection_rate * 1e6)
         if args.checkpoint_cost:
             checkpoint_cost(args.checkpoint_cost, args.threads, work, max(args.repeat, 3))
     finally:
@@ -235,6 +249,29 @@ def http_row(row, threads, work, rate=0):
     say(f"HTTP {row['input']} {label}: curl {row['bytes'] / curl['wall'] / 1e6:.0f} MB/s, "
         f"wxflow {row['bytes'] / wx['wall'] / 1e6:.0f} MB/s ({curl['wall'] / wx['wall'] * 100:.0f}% of curl), "
         f"wxflow peak RSS {wx['rss_kib'] / 1024:.1f} MiB")
+
+
+def connections(label, threads, work, rate):
+    """Throughput over a link that caps each connection at `rate` B/s: one connection (and curl)
+    against `--connections 3`, with identical results."""
+    path = generate(label)
+    server = serve(DATA, rate)
+    url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    size = path.stat().st_size
+    try:
+        curl = measured(["curl", "-sS", "-o", "/dev/null", url])
+        runs = {n: wxflow_run(url, work / f"conn-{n}", threads, ["--connections", str(n)]) for n in (1, 3)}
+    finally:
+        server.shutdown()
+    same = all((work / "conn-1" / f).read_bytes() == (work / "conn-3" / f).read_bytes()
+               for f in ("task1.txt", "task2.txt", "task3.txt", "rejects.csv"))
+    say(f"\nConnections on {label}, each connection capped at {rate / 1e6:.0f} MB/s:")
+    say("| download | wall s | MB/s | peak RSS MiB |")
+    say("|---|---|---|---|")
+    say(f"| curl (one connection) | {curl['wall']:.2f} | {size / curl['wall'] / 1e6:.0f} | - |")
+    for n, r in runs.items():
+        say(f"| wxflow --connections {n} | {r['wall']:.2f} | {size / r['wall'] / 1e6:.0f} | {r['rss_kib'] / 1024:.1f} |")
+    say(f"speed-up 3 vs 1: {runs[1]['wall'] / runs[3]['wall']:.2f}x; identical outputs: {same}")
 
 
 def knobs(label, threads, work):

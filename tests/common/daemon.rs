@@ -106,13 +106,44 @@ impl Daemon {
 
     /// Sends a request with a raw body (bytes), or `None` if the connection fails.
     pub fn try_request(&self, method: &str, path: &str, body: Option<&str>) -> Option<Answer> {
+        self.try_request_as(method, path, body, &[])
+    }
+
+    /// Sends a request as a browser on another site might: `headers` are added, and a `Host`
+    /// among them replaces the daemon's own address.
+    pub fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.try_request_as(method, path, body, headers)
+            .unwrap_or_else(|| panic!("no answer to {method} {path}; log:\n{}", self.log()))
+    }
+
+    fn try_request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Option<Answer> {
         let mut stream = TcpStream::connect(&self.addr).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         let body = body.unwrap_or("");
         let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let host = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map_or(self.addr.clone(), |(_, v)| v.to_string());
+        let extra: String = headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).ok()?;

@@ -14,6 +14,9 @@ use futures_util::{Stream, StreamExt};
 use crate::durable::SourceIdentity;
 use crate::error::SourceError;
 
+pub mod range;
+mod segmented;
+
 /// A parsed `job.source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
@@ -114,6 +117,8 @@ pub struct OpenOptions {
     pub connect_timeout: Duration,
     /// HTTP per-read timeout.
     pub read_timeout: Duration,
+    /// Parallel ranged connections for an HTTP source (1 = one ordinary download).
+    pub connections: usize,
 }
 
 /// Opens the source, from the start or (resuming) from a byte offset after checking that it is
@@ -276,15 +281,27 @@ where
     }))
 }
 
-async fn open_http(url: &str, opts: &OpenOptions, from: Option<&ResumeFrom>) -> Result<Opened, SourceError> {
-    let connect_err =
-        |e: reqwest::Error| SourceError::Connect { url: url.to_string(), detail: error_chain(&e) };
-    let client = reqwest::Client::builder()
+/// The HTTP client every request of a source uses: timeouts and a user agent.
+fn http_client(url: &str, opts: &OpenOptions) -> Result<reqwest::Client, SourceError> {
+    reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.read_timeout)
         .user_agent(concat!("wxflow/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(connect_err)?;
+        .map_err(|e| SourceError::Connect { url: url.to_string(), detail: error_chain(&e) })
+}
+
+async fn open_http(url: &str, opts: &OpenOptions, from: Option<&ResumeFrom>) -> Result<Opened, SourceError> {
+    // A replay asks for a closed range: one request serves it.
+    if opts.connections > 1 && from.is_none_or(|f| f.until.is_none()) {
+        if let Some(opened) = segmented::open(url, opts, from).await? {
+            return Ok(opened);
+        }
+        tracing::warn!(url, "the server does not serve byte ranges; downloading over one connection");
+    }
+    let connect_err =
+        |e: reqwest::Error| SourceError::Connect { url: url.to_string(), detail: error_chain(&e) };
+    let client = http_client(url, opts)?;
     let mut request = client.get(url);
     if let Some(from) = from {
         let last = from.until.filter(|&u| u > from.offset).map(|u| (u - 1).to_string()).unwrap_or_default();
