@@ -279,6 +279,26 @@ fn generated_exports_parse_identically_at_every_offset() {
     }
 }
 
+/// The real June 2006 export, when the shared data folder has it (as `tests/real_file.rs`), cut
+/// at several chunk sizes.
+#[test]
+fn the_real_file_parses_identically() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cowdenbeath-200606.csv");
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("skipped: {} is absent", path.display());
+        return;
+    };
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let header = bytes[..header_end].strip_suffix(b"\r").unwrap_or(&bytes[..header_end]);
+    let schema = parse_header(header, 1, &Columns::default()).unwrap();
+    let body = &bytes[header_end + 1..];
+    for step in [63, 64, 1000, 65_536, usize::MAX] {
+        let cuts: Vec<usize> =
+            (1..).map(|i: usize| i.saturating_mul(step)).take_while(|&c| c < body.len()).collect();
+        check(&schema, body, &cuts, 2);
+    }
+}
+
 /// Inputs that found (or would find) real mistakes while the fast path was written.
 #[test]
 fn regression_cases() {
