@@ -28,3 +28,12 @@ ci:
 # Benchmark against DuckDB and curl (100MiB and 1GiB; `just bench --sizes 100MiB,1GiB,4GiB` for 4GiB)
 bench *ARGS:
     python3 tests/bench/bench.py {{ARGS}}
+
+# Differential fuzzing of the fast parser against the reference: `just fuzz 10000000 7` (executions,
+# seed). Runs the ignored `fuzz_differential` test in release mode, one shard per core; CI runs only
+# the bounded property tests in tests/differential.rs.
+fuzz EXECS="10000000" SEED="10":
+    cargo test --release --test differential --no-run
+    WXFLOW_FUZZ_EXECS=$(( {{EXECS}} / 2 )) WXFLOW_FUZZ_SEED={{SEED}} cargo test --release --test differential -- --ignored fuzz_differential --nocapture & pid=$!; \
+    WXFLOW_FUZZ_EXECS=$(( {{EXECS}} - {{EXECS}} / 2 )) WXFLOW_FUZZ_SEED=$(( {{SEED}} + 1 )) cargo test --release --test differential -- --ignored fuzz_differential --nocapture; rc=$?; \
+    wait $pid && exit $rc

@@ -1,13 +1,17 @@
 //! Parsing a chunk of lines into readings, or rejects with reasons.
 //!
-//! This is the hot path: each line is split on commas once, only the five needed fields are
-//! decoded, straight into integers (day number, minute of day, tenths), and nothing is allocated
-//! per row except for rejected rows. Lines with quotes are rare in these exports and go through
-//! the `csv` crate so quoting is still honoured.
+//! This is the hot path. [`parse_chunk`] runs the one-pass block scanner in [`fast`]; the scalar
+//! parser here ([`parse_chunk_reference`], [`LineParser`]) is the reference it is proven against
+//! (`tests/differential.rs`, `just fuzz`) and what it hands every odd line to. In both, only the
+//! five needed fields are decoded, straight into integers (day number, minute of day, tenths), and
+//! nothing is allocated per row except for rejected rows. Lines with quotes are rare in these
+//! exports and go through the `csv` crate so quoting is still honoured.
 
 use crate::date::Day;
 use crate::schema::Schema;
 use crate::tenths::{Tenths, TenthsError};
+
+pub mod fast;
 
 /// One accepted row, reduced to what the analyses use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,8 +57,17 @@ pub struct Parsed {
 /// Parses every line of `data`, whose first line is number `first_line`.
 ///
 /// `at_end` says the chunk is the last of the input, so a final line without a line ending can be
-/// reported as possibly truncated.
+/// reported as possibly truncated. Runs the fast scanner ([`fast`]); the result is identical to
+/// [`parse_chunk_reference`] for every input.
 pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) -> Parsed {
+    fast::parse_chunk_with(fast::Kernel::Simd, data, first_line, schema, at_end)
+}
+
+/// The reference parser: a line at a time, splitting each on commas with a byte loop.
+///
+/// Kept simple on purpose: it is the oracle the fast path is tested and fuzzed against, and the
+/// fast path hands it every line it does not decode itself. Same contract as [`parse_chunk`].
+pub fn parse_chunk_reference(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) -> Parsed {
     let mut parsed = Parsed { readings: Vec::with_capacity(data.len() / 64 + 1), ..Parsed::default() };
     let mut parser = LineParser::new(schema, memchr::memchr(b'"', data).is_some());
     let mut line_no = first_line;
