@@ -67,26 +67,16 @@ fn hottest_times(
     times: &[(f64, f64)],
     monthly: &[MonthMean],
 ) -> Result<(), String> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FONT, 26))
-        .margin(16)
-        .margin_right(48)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x_days(first, last), 0.0..1440.0)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_labels(10)
-        .y_labels(13)
-        .x_label_formatter(&|x: &f64| Day(x.round() as i32).dmy().to_string())
-        .y_label_formatter(&|y: &f64| hhmm(y.round().clamp(0.0, 1439.0) as u16))
-        .x_desc("Date (dd/mm/yyyy)")
-        .y_desc("Hottest time (HH:MM, local)")
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 17))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = chart_on(area, Some(caption), 40, (x_days(first, last), 0.0..1440.0))?;
+    let axes = Axes {
+        x_labels: 10,
+        y_labels: 13,
+        x_text: &|x| Day(x.round() as i32).dmy().to_string(),
+        y_text: &|y| hhmm(y.round().clamp(0.0, 1439.0) as u16),
+        x_desc: "Date (dd/mm/yyyy)",
+        y_desc: "Hottest time (HH:MM, local)",
+    };
+    draw_axes(&mut chart, &axes)?;
     chart
         .draw_series(times.iter().map(|&p| Circle::new(p, 3, HI.filled())))
         .map_err(|e| e.to_string())?
@@ -109,24 +99,16 @@ fn daily_maxima(
     (first, last): (Day, Day),
     maxima: &[(f64, f64)],
 ) -> Result<(), String> {
-    let mut chart = ChartBuilder::on(area)
-        .margin(16)
-        .margin_right(48)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x_days(first, last), y_range(maxima.iter().map(|p| p.1)))
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_labels(10)
-        .x_label_formatter(&|x: &f64| Day(x.round() as i32).dmy().to_string())
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .x_desc("Date (dd/mm/yyyy)")
-        .y_desc("Daily maximum (°C)")
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 17))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = chart_on(area, None, 40, (x_days(first, last), y_range(maxima.iter().map(|p| p.1))))?;
+    let axes = Axes {
+        x_labels: 10,
+        y_labels: 10,
+        x_text: &|x| Day(x.round() as i32).dmy().to_string(),
+        y_text: &|y| format!("{y:.0}"),
+        x_desc: "Date (dd/mm/yyyy)",
+        y_desc: "Daily maximum (°C)",
+    };
+    draw_axes(&mut chart, &axes)?;
     chart
         .draw_series(
             LineSeries::new(maxima.iter().copied(), HI.stroke_width(2)).point_size(if maxima.len() > 400 {
@@ -166,26 +148,17 @@ pub fn window(hits: &[Hit], all: &[HiLow], params: &WindowParams) -> Result<Stri
             hits.len(),
             if hits.len() == 1 { "" } else { "s" }
         );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, (FONT, 26))
-            .margin(16)
-            .margin_right(48)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..span, y)
-            .map_err(|e| fail(e.to_string()))?;
+        let mut chart = chart_on(&root, Some(&caption), 50, (0.0..span, y)).map_err(fail)?;
         let first = params.first;
-        chart
-            .configure_mesh()
-            .x_labels((span as usize + 1).min(15))
-            .x_label_formatter(&|x| window_label(first, *x))
-            .y_label_formatter(&|y: &f64| format!("{y:.1}"))
-            .x_desc("Date and time (dd/mm/yyyy HH:MM)")
-            .y_desc("Temperature (°C)")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
+        let axes = Axes {
+            x_labels: (span as usize + 1).min(15),
+            y_labels: 10,
+            x_text: &|x| window_label(first, *x),
+            y_text: &|y| format!("{y:.1}"),
+            x_desc: "Date and time (dd/mm/yyyy HH:MM)",
+            y_desc: "Temperature (°C)",
+        };
+        draw_axes(&mut chart, &axes).map_err(fail)?;
         draw_band(&mut chart, span, hi_band, HI, "Hi Temperature band").map_err(fail)?;
         draw_band(&mut chart, span, low_band, LOW, "Low Temperature band").map_err(fail)?;
         for (curve, color, name) in [(&hi_curve, HI, "Hi Temperature"), (&low_curve, LOW, "Low Temperature")]
@@ -222,6 +195,53 @@ pub fn window(hits: &[Hit], all: &[HiLow], params: &WindowParams) -> Result<Stri
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
+/// A chart laid out as every plot here is (margins, room for the axis labels), with an optional
+/// caption above it.
+fn chart_on<'a, 'b: 'a>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: Option<&str>,
+    x_label_area: u32,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+) -> Result<Chart<'a, 'b>, String> {
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = caption {
+        builder.caption(caption, (FONT, 26));
+    }
+    builder
+        .margin(16)
+        .margin_right(48)
+        .x_label_area_size(x_label_area)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
+
+/// How one plot labels its axes: tick counts, tick text, and the axis descriptions with units.
+struct Axes<'f> {
+    x_labels: usize,
+    y_labels: usize,
+    x_text: &'f dyn Fn(&f64) -> String,
+    y_text: &'f dyn Fn(&f64) -> String,
+    x_desc: &'f str,
+    y_desc: &'f str,
+}
+
+/// Draws the grid and axes in the style all plots share.
+fn draw_axes(chart: &mut Chart<'_, '_>, a: &Axes<'_>) -> Result<(), String> {
+    chart
+        .configure_mesh()
+        .x_labels(a.x_labels)
+        .y_labels(a.y_labels)
+        .x_label_formatter(a.x_text)
+        .y_label_formatter(a.y_text)
+        .x_desc(a.x_desc)
+        .y_desc(a.y_desc)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 fn draw_band(
     chart: &mut Chart<'_, '_>,
     span: f64,
@@ -253,25 +273,16 @@ pub fn forecast(samples: &[Sample], lines: &[(Day, u16, Option<f64>)]) -> Result
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(forecast_caption(months), (FONT, 26))
-            .margin(16)
-            .margin_right(48)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..span, y)
-            .map_err(|e| fail(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .x_labels((span as usize + 1).min(15))
-            .x_label_formatter(&|x| forecast_label(months, *x))
-            .y_label_formatter(&|y: &f64| format!("{y:.1}"))
-            .x_desc("Day of month (dd/mm: reading → forecast)")
-            .y_desc("Outside Temperature (°C)")
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
+        let mut chart = chart_on(&root, Some(&forecast_caption(months)), 50, (0.0..span, y)).map_err(fail)?;
+        let axes = Axes {
+            x_labels: (span as usize + 1).min(15),
+            y_labels: 10,
+            x_text: &|x| forecast_label(months, *x),
+            y_text: &|y| format!("{y:.1}"),
+            x_desc: "Day of month (dd/mm: reading → forecast)",
+            y_desc: "Outside Temperature (°C)",
+        };
+        draw_axes(&mut chart, &axes).map_err(fail)?;
         let month_name = |m: Option<Month>| m.map_or_else(String::new, |m| format!(" ({})", month_name(m)));
         chart
             .draw_series(LineSeries::new(thin(&read), LOW.stroke_width(1)))
@@ -343,7 +354,7 @@ fn month_name(m: Month) -> String {
     format!("{} {}", NAMES[(m.month as usize + 11) % 12], m.year)
 }
 
-fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<(), String> {
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
