@@ -132,7 +132,6 @@ pub async fn run(
     let _reporter = progress::start(progress.clone(), hooks.display);
     let gate = Gate::with_shared(plan.pipeline.in_flight, hooks.shared_gate.clone());
     let facts = Arc::new(JobFacts::default());
-    let resumed = resume.as_ref().map(Snapshot::resumed);
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<Error>(1);
     let faults = Arc::new(plan.faults.armed.clone());
     let wiring =
@@ -179,8 +178,7 @@ pub async fn run(
     pool.shutdown();
     let outcome = collect(plan, &topology, &fetched, &gate, started).await;
     topology.stop();
-    let mut outcome = outcome?;
-    outcome.1.resumed = resumed;
+    let outcome = outcome?;
     check_rows(plan, &outcome.0, &outcome.1)?;
     tracing::debug!(rows = outcome.1.rows.processed, secs = outcome.1.elapsed_secs, "job finished");
     Ok(outcome.1)
@@ -420,7 +418,7 @@ async fn collect(
             fetcher_stalls: gate.stalls(),
         },
         elapsed_secs: started.elapsed().as_secs_f64(),
-        resumed: None,
+        resumed: None, // the job knows where its run resumed (job::execute)
         checkpoints: cp.checkpoints,
         retries: fetched.retries,
         restarts: Default::default(),

@@ -9,11 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::range_server::{Behaviour, RangeServer};
-use common::{read, stderr, summary, wxflow};
+use common::{assert_same_results, stderr, summary, wxflow};
 
 /// The files whose bytes must not depend on how often a run was interrupted.
-const OUTPUTS: [&str; 4] = ["task1.txt", "task2.txt", "task3.txt", "rejects.csv"];
-
 /// Small chunks and frequent checkpoints, so that a short input has many checkpoint intervals.
 const KNOBS: [&str; 8] =
     ["--chunk-size", "64KiB", "--in-flight", "4", "--set", "checkpoint.every_chunks=8", "--progress", "off"];
@@ -72,23 +70,7 @@ fn clean_run(source: &str, out: &Path) -> Duration {
 }
 
 fn assert_same_outputs(clean: &Path, resumed: &Path) {
-    for f in OUTPUTS {
-        let (a, b) = (read(clean, f), read(resumed, f));
-        if a != b {
-            let first = a.lines().zip(b.lines()).position(|(x, y)| x != y);
-            let at = first.unwrap_or(a.lines().count().min(b.lines().count()));
-            let show = |t: &str| t.lines().skip(at.saturating_sub(1)).take(3).collect::<Vec<_>>().join("\n");
-            panic!(
-                "{f} differs after interrupted runs ({} vs {} lines), from line {}:\nclean:\n{}\nresumed:\n{}",
-                a.lines().count(),
-                b.lines().count(),
-                at + 1,
-                show(&a),
-                show(&b)
-            );
-        }
-    }
-    assert_eq!(summary(clean)["rows"], summary(resumed)["rows"], "every row counted exactly once");
+    assert_same_results(clean, resumed, "after interrupted runs");
 }
 
 /// One run of a kill loop: its stderr, and how many requests the test server saw from it.

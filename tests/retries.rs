@@ -8,17 +8,10 @@ mod common;
 use std::path::Path;
 
 use common::range_server::{Behaviour, RangeServer};
-use common::{read, stderr, summary, wxflow};
+use common::{assert_same_results, gen_input, stderr, summary, wxflow};
 
 fn input(dir: &Path) -> Vec<u8> {
-    let path = dir.join("input.csv");
-    let o = wxflow()
-        .args(["gen", "--size", "3MB", "--seed", "71", "--bad-rows", "10", "--out"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    std::fs::read(path).unwrap()
+    std::fs::read(gen_input(dir, &["--size", "3MB", "--seed", "71", "--bad-rows", "10"])).unwrap()
 }
 
 fn run(source: &str, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -32,10 +25,7 @@ fn run(source: &str, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 fn assert_same(clean: &Path, out: &Path) {
-    for f in ["task1.txt", "task2.txt", "task3.txt", "rejects.csv"] {
-        assert!(read(clean, f) == read(out, f), "{f} differs after retries");
-    }
-    assert_eq!(summary(clean)["rows"], summary(out)["rows"]);
+    assert_same_results(clean, out, "after retries");
 }
 
 #[test]

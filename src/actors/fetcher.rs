@@ -162,6 +162,9 @@ impl Run {
             }
             None => None,
         };
+        if let Some(s) = &schema {
+            let _ = setup.facts.schema.set(s.clone());
+        }
         let mut bytes = 0u64;
         let start = setup.resume.as_ref().map_or(0, |r| r.from.offset);
         let mut retry = Retry::new(setup.retries);
@@ -196,9 +199,11 @@ impl Run {
             }
             if schema.is_none() {
                 schema = self.header(eof)?.map(Arc::new);
+                if let Some(s) = &schema {
+                    let _ = setup.facts.schema.set(s.clone());
+                }
             }
             let Some(schema) = &schema else { continue };
-            let _ = setup.facts.schema.set(schema.clone());
             while let Some(chunk) = self.chunker.next_chunk()? {
                 self.dispatch(chunk, schema, false).await?;
             }

@@ -31,18 +31,18 @@ impl ByteRange {
     /// The owned lines within a whole source held in memory, as a span of `data` — the reference
     /// the streaming [`owned_lines`] is tested against.
     pub fn owned_span(&self, data: &[u8]) -> std::ops::Range<usize> {
-        let len = data.len();
-        let first = match self.start {
-            0 => 0,
-            s if s as usize > len => len,
-            s => memchr::memchr(b'\n', &data[s as usize - 1..]).map_or(len, |i| s as usize + i),
-        };
-        let last = match self.end {
-            0 => 0,
-            e if e as usize > len => len,
-            e => memchr::memchr(b'\n', &data[e as usize - 1..]).map_or(len, |i| e as usize + i),
-        };
-        first..last.max(first)
+        let first = line_start_from(data, self.start);
+        first..line_start_from(data, self.end).max(first)
+    }
+}
+
+/// The first line start at or after byte `at` of `data` (its length if none): byte 0, or the
+/// byte after a `\n`.
+fn line_start_from(data: &[u8], at: u64) -> usize {
+    match at as usize {
+        0 => 0,
+        at if at > data.len() => data.len(),
+        at => memchr::memchr(b'\n', &data[at - 1..]).map_or(data.len(), |i| at + i),
     }
 }
 

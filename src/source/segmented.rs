@@ -24,7 +24,7 @@ use crate::error::SourceError;
 /// enough that `connections` pieces in memory stay modest.
 pub const PIECE: u64 = 8 << 20;
 
-/// A piece's bytes as they arrive, each with the byte-semaphore permits it holds.
+/// A piece's bytes as they arrive; the piece's byte semaphore bounds what waits here.
 type PieceRx = mpsc::Receiver<Result<Bytes, SourceError>>;
 
 /// What every piece request needs.

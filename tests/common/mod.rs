@@ -141,3 +141,36 @@ fn serve(stream: TcpStream, routes: &[Route]) {
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
+
+/// Writes `wxflow gen ARGS` to `dir/input.csv` and returns its path (deterministic: pass a seed).
+pub fn gen_input(dir: &Path, args: &[&str]) -> PathBuf {
+    let path = dir.join("input.csv");
+    let o = wxflow().arg("gen").args(args).arg("--out").arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    path
+}
+
+/// The reports every run writes, compared byte for byte between runs.
+pub const OUTPUTS: [&str; 4] = ["task1.txt", "task2.txt", "task3.txt", "rejects.csv"];
+
+/// Requires the same reports and row counts in `out` as in `clean`, showing where a report first
+/// differs; `after` says what happened to `out` (for the message).
+pub fn assert_same_results(clean: &Path, out: &Path, after: &str) {
+    for f in OUTPUTS {
+        let (a, b) = (read(clean, f), read(out, f));
+        if a != b {
+            let first = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+            let at = first.unwrap_or(a.lines().count().min(b.lines().count()));
+            let show = |t: &str| t.lines().skip(at.saturating_sub(1)).take(3).collect::<Vec<_>>().join("\n");
+            panic!(
+                "{f} differs {after} ({} vs {} lines), from line {}:\nclean:\n{}\nthen:\n{}",
+                a.lines().count(),
+                b.lines().count(),
+                at + 1,
+                show(&a),
+                show(&b)
+            );
+        }
+    }
+    assert_eq!(summary(clean)["rows"], summary(out)["rows"], "every row counted exactly once");
+}
