@@ -141,6 +141,18 @@ pub enum Error {
         /// The daemon's `error` and `detail`.
         message: String,
     },
+    /// A cluster job failed on another node (a range's worker) or in the merge; the message is
+    /// the one `wxflow run` would have printed, with the exit code it would have given.
+    #[error("{message}")]
+    Remote {
+        /// What failed, where.
+        message: String,
+        /// The exit code.
+        code: ExitCode,
+    },
+    /// The cluster's NATS server failed a request.
+    #[error("{0}; check that nats-server runs with JetStream (-js) at cluster.nats_url")]
+    Nats(#[from] crate::cluster::bus::BusError),
 }
 
 impl Error {
@@ -157,7 +169,8 @@ impl Error {
             Error::Internal(_) | Error::Plot(_) | Error::ActorFailed { .. } => ExitCode::Internal,
             Error::GaveUp { .. } => ExitCode::Supervision,
             Error::NoDaemon { .. } => ExitCode::NoDaemon,
-            Error::JobFailed { code, .. } => *code,
+            Error::JobFailed { code, .. } | Error::Remote { code, .. } => *code,
+            Error::Nats(_) => ExitCode::Io,
             Error::Api { status, .. } if *status < 500 => ExitCode::Usage,
             Error::Api { .. } => ExitCode::Internal,
             Error::Interrupted { signal: 2, .. } => ExitCode::Interrupted,

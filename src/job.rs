@@ -153,7 +153,7 @@ pub fn load_checkpoint(plan: &Plan, store: &Store) -> Result<Option<Snapshot>, E
 }
 
 /// The reports and plots, `summary.json` last so that its presence means the set is complete.
-fn write_reports(out: &OutputDir, o: &Outcome, plan: &Plan) -> Result<(), Error> {
+pub fn write_reports(out: &OutputDir, o: &Outcome, plan: &Plan) -> Result<(), Error> {
     out.write("task1.txt", report::task1(&o.hottest).as_bytes())?;
     out.write("task2.txt", report::task2(&o.window).as_bytes())?;
     out.write("task3.txt", report::task3(&o.forecast).as_bytes())?;

@@ -7,6 +7,7 @@ pub mod actors;
 pub mod chunk;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod daemon;

@@ -37,11 +37,52 @@ pub fn run_blocking(
     resume: Option<Snapshot>,
     supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
+    let parts = run_parts_blocking(plan, out, hooks, Extent { resume, until: None }, supervisor)?;
+    let outcome = outcome(plan, &parts);
+    check_rows(plan, &parts.checkpoint.examples, &parts.checkpoint.rejects_path, &outcome)?;
+    tracing::debug!(rows = outcome.rows.processed, secs = outcome.elapsed_secs, "job finished");
+    Ok(outcome)
+}
+
+/// Runs one piece of a source (a cluster worker's byte range) and answers its raw partial states
+/// and counts, without the whole-job checks (a piece may hold no rows at all); blocks the calling
+/// thread.
+pub fn run_parts_blocking(
+    plan: &Plan,
+    out: &OutputDir,
+    hooks: &Hooks,
+    extent: Extent,
+    supervisor: &SharedSupervisor,
+) -> Result<Parts, Error> {
     if let Some(system) = &hooks.system {
-        return run_on_arbiter(system, plan, out, hooks, resume, supervisor);
+        return run_on_arbiter(system, plan, out, hooks, extent, supervisor);
     }
     let system = actix::System::new();
-    system.block_on(run(plan, out, hooks, resume, supervisor))
+    system.block_on(run_parts(plan, out, hooks, extent, supervisor))
+}
+
+/// Where a run reads: from the start or a checkpoint's position, to the end or to a byte.
+#[derive(Debug, Clone, Default)]
+pub struct Extent {
+    /// Continue from this snapshot (its position, header, counts and states); `None` starts at
+    /// byte 0 and reads the header.
+    pub resume: Option<Snapshot>,
+    /// Stop before this byte (a line start), or read to the end.
+    pub until: Option<u64>,
+}
+
+/// What one run produced before any whole-job check: the checkpoint actor's final accounting and
+/// states, what the fetcher saw, and how the pipeline behaved.
+#[derive(Debug)]
+pub struct Parts {
+    /// Final row counts, states, rejects file and examples.
+    pub checkpoint: CheckpointReport,
+    /// Bytes, chunks, leading blank lines and the schema.
+    pub fetched: FetchReport,
+    /// Back-pressure figures.
+    pub stats: PipelineStats,
+    /// Seconds the run took.
+    pub elapsed_secs: f64,
 }
 
 /// Runs one attempt on a fresh arbiter of `system` (the daemon's) and stops that arbiter after
@@ -51,16 +92,16 @@ fn run_on_arbiter(
     plan: &Plan,
     out: &OutputDir,
     hooks: &Hooks,
-    resume: Option<Snapshot>,
+    extent: Extent,
     supervisor: &SharedSupervisor,
-) -> Result<Outcome, Error> {
+) -> Result<Parts, Error> {
     actix::System::set_current(system.clone());
     let arbiter = Arbiter::new();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (plan, out, hooks, supervisor) = (plan.clone(), out.clone(), hooks.clone(), supervisor.clone());
     arbiter.spawn_fn(move || {
         actix::spawn(async move {
-            let _ = tx.send(run(&plan, &out, &hooks, resume, &supervisor).await);
+            let _ = tx.send(run_parts(&plan, &out, &hooks, extent, &supervisor).await);
         });
     });
     let result = rx.recv().unwrap_or_else(|_| {
@@ -108,14 +149,14 @@ struct Topology {
     supervisor: SharedSupervisor,
 }
 
-/// Runs a job inside an actix system.
-pub async fn run(
+/// Runs a job (or a piece of one) inside an actix system, up to its final states.
+async fn run_parts(
     plan: &Plan,
     out: &OutputDir,
     hooks: &Hooks,
-    resume: Option<Snapshot>,
+    Extent { resume, until }: Extent,
     supervisor: &SharedSupervisor,
-) -> Result<Outcome, Error> {
+) -> Result<Parts, Error> {
     let started = Instant::now();
     let span = tracing::info_span!("job", source = %plan.source.describe());
     let _enter = span.enter();
@@ -152,7 +193,8 @@ pub async fn run(
             stop_rx
         }
     };
-    let fetcher = start_fetcher(plan, gate.clone(), progress, &topology, facts, resume, stop_rx).start();
+    let fetcher =
+        start_fetcher(plan, gate.clone(), progress, &topology, facts, (resume, until), stop_rx).start();
 
     let fetched = tokio::select! {
         r = fetcher.send(Fetch { jobs: pool.sender() }) => r.map_err(|e| lost("fetcher", e))?,
@@ -176,12 +218,18 @@ pub async fn run(
         }
     }
     pool.shutdown();
-    let outcome = collect(plan, &topology, &fetched, &gate, started).await;
+    let checkpoint = topology.checkpoint.send(FinishCheckpoint).await.map_err(|e| lost("checkpoint", e));
     topology.stop();
-    let outcome = outcome?;
-    check_rows(plan, &outcome.0, &outcome.1)?;
-    tracing::debug!(rows = outcome.1.rows.processed, secs = outcome.1.elapsed_secs, "job finished");
-    Ok(outcome.1)
+    let stats = PipelineStats {
+        bytes: fetched.bytes,
+        chunks: fetched.chunks,
+        chunk_size: plan.pipeline.chunk_size,
+        parse_workers: plan.pipeline.parse_workers,
+        in_flight_bound: gate.bound(),
+        max_in_flight: gate.max_in_flight(),
+        fetcher_stalls: gate.stalls(),
+    };
+    Ok(Parts { checkpoint: checkpoint??, fetched, stats, elapsed_secs: started.elapsed().as_secs_f64() })
 }
 
 fn start_fetcher(
@@ -190,14 +238,14 @@ fn start_fetcher(
     progress: Arc<Progress>,
     topology: &Topology,
     facts: Arc<JobFacts>,
-    resume: Option<Snapshot>,
+    (resume, until): (Option<Snapshot>, Option<u64>),
     stop: tokio::sync::watch::Receiver<Option<i32>>,
 ) -> Fetcher {
     let p = &plan.pipeline;
     let resume = resume.map(|s| FetchFrom {
         from: ResumeFrom {
             offset: s.position.byte,
-            until: None,
+            until,
             expect: s.source,
             dir: plan.checkpoint.dir.display().to_string(),
         },
@@ -247,7 +295,7 @@ async fn stop_gracefully(
     pool: ParsePool,
     gate: &Gate,
     signal: i32,
-) -> Result<Outcome, Error> {
+) -> Result<Parts, Error> {
     gate.drain().await;
     pool.shutdown();
     let report = topology.checkpoint.send(FinishCheckpoint).await.map_err(|e| lost("checkpoint", e));
@@ -262,7 +310,7 @@ async fn stop_gracefully(
 }
 
 /// How sources are opened: by the fetcher, and again by a restarted task actor's replay.
-fn open_options(plan: &Plan) -> OpenOptions {
+pub fn open_options(plan: &Plan) -> OpenOptions {
     let p = &plan.pipeline;
     OpenOptions {
         block_size: p.chunk_size.clamp(64 << 10, 64 << 20),
@@ -298,7 +346,8 @@ fn start_actors(
                     forecast: s.forecast.clone(),
                 },
             },
-            out.rejects_resume(s.rejects_len)?,
+            // A piece of a cluster job starts from a snapshot with no rejects file yet.
+            if s.rejects_len == 0 { out.rejects()? } else { out.rejects_resume(s.rejects_len)? },
         ),
         None => (
             Start {
@@ -389,48 +438,53 @@ fn lost(actor: &str, e: MailboxError) -> Error {
     Error::Internal(format!("the {actor} actor stopped before answering ({e})"))
 }
 
-async fn collect(
+/// The figures and reports of a finished run, before the whole-job checks.
+pub fn outcome(plan: &Plan, parts: &Parts) -> Outcome {
+    let cp = &parts.checkpoint;
+    let mut rows = cp.rows;
+    rows.read += parts.fetched.leading_blank;
+    rows.blank += parts.fetched.leading_blank;
+    let mut o = outcome_of(plan, &cp.states, rows, parts.stats, parts.elapsed_secs);
+    (o.checkpoints, o.retries) = (cp.checkpoints, parts.fetched.retries);
+    o
+}
+
+/// The figures and reports of final states and counts (of one run, or of merged ranges).
+pub fn outcome_of(
     plan: &Plan,
-    t: &Topology,
-    fetched: &FetchReport,
-    gate: &Gate,
-    started: Instant,
-) -> Result<(CheckpointReport, Outcome), Error> {
-    let mut cp = t.checkpoint.send(FinishCheckpoint).await.map_err(|e| lost("checkpoint", e))??;
-    let States { hottest, window, forecast } = &cp.states;
-    cp.rows.read += fetched.leading_blank;
-    cp.rows.blank += fetched.leading_blank;
-    let p = &plan.pipeline;
-    let outcome = Outcome {
+    states: &States,
+    rows: crate::report::RowCounts,
+    stats: PipelineStats,
+    elapsed_secs: f64,
+) -> Outcome {
+    let States { hottest, window, forecast } = states;
+    Outcome {
         source: plan.source.describe(),
-        rows: cp.rows,
+        rows,
         hottest: hottest.report(&plan.hottest),
         window: window.report(),
         forecast: forecast.report(),
         method: plan.forecast.method.name(),
-        pipeline: PipelineStats {
-            bytes: fetched.bytes,
-            chunks: fetched.chunks,
-            chunk_size: p.chunk_size,
-            parse_workers: p.parse_workers,
-            in_flight_bound: gate.bound(),
-            max_in_flight: gate.max_in_flight(),
-            fetcher_stalls: gate.stalls(),
-        },
-        elapsed_secs: started.elapsed().as_secs_f64(),
+        pipeline: stats,
+        elapsed_secs,
         resumed: None, // the job knows where its run resumed (job::execute)
-        checkpoints: cp.checkpoints,
-        retries: fetched.retries,
+        checkpoints: 0,
+        retries: 0,
         restarts: Default::default(),
         daily: hottest.iter().collect(),
         window_outside: forecast.readings(),
         window_hi_low: window.readings(),
-    };
-    Ok((cp, outcome))
+    }
 }
 
-/// Enforces the accounting invariant, "there is data", and `job.max_reject_ratio`.
-fn check_rows(plan: &Plan, cp: &CheckpointReport, o: &Outcome) -> Result<(), Error> {
+/// Enforces the accounting invariant, "there is data", and `job.max_reject_ratio` (naming the
+/// first rejects and where all of them are).
+pub fn check_rows(
+    plan: &Plan,
+    examples: &[crate::parse::Reject],
+    rejects_path: &std::path::Path,
+    o: &Outcome,
+) -> Result<(), Error> {
     let r = o.rows;
     if r.read != r.processed + r.rejected + r.blank {
         return Err(Error::Internal(format!("row accounting does not add up: {r:?}")));
@@ -440,8 +494,7 @@ fn check_rows(plan: &Plan, cp: &CheckpointReport, o: &Outcome) -> Result<(), Err
     }
     let ratio = r.rejected as f64 / (r.processed + r.rejected) as f64;
     if ratio > plan.max_reject_ratio {
-        let examples = cp
-            .examples
+        let examples = examples
             .iter()
             .map(|x| format!("  line {}: {}: {}", x.line, x.reason, x.raw))
             .collect::<Vec<_>>()
@@ -452,7 +505,7 @@ fn check_rows(plan: &Plan, cp: &CheckpointReport, o: &Outcome) -> Result<(), Err
             ratio: ratio * 100.0,
             max: plan.max_reject_ratio * 100.0,
             examples: format!("First rejected rows:\n{examples}"),
-            rejects: cp.rejects_path.display().to_string(),
+            rejects: rejects_path.display().to_string(),
         }
         .into());
     }

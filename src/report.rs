@@ -28,7 +28,7 @@ pub struct RowCounts {
 }
 
 /// How the pipeline behaved: the evidence that back-pressure held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PipelineStats {
     /// Bytes read from the source.
     pub bytes: u64,

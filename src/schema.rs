@@ -4,6 +4,7 @@
 //! binary file or a renamed column fails at once with a message showing what was found, instead of
 //! producing thousands of rejected rows.
 
+use crate::chunk::Chunker;
 use crate::config::Columns;
 use crate::error::{preview, DataError};
 
@@ -110,6 +111,63 @@ fn split_header(line: &[u8]) -> Vec<String> {
         Ok(true) => record.iter().map(|f| normalize(&String::from_utf8_lossy(f))).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The search for the header at the start of an input: skips blank lines, checks that the bytes
+/// look like CSV, and parses the first non-blank line. The fetcher runs it on the blocks it reads;
+/// a cluster coordinator runs it to learn the header it hands to every range.
+#[derive(Debug, Default)]
+pub struct HeaderSearch {
+    /// The first bytes have been checked by [`sniff`].
+    pub sniffed: bool,
+    /// Blank lines seen before the header.
+    pub leading_blank: u64,
+}
+
+impl HeaderSearch {
+    /// Takes lines from `chunker` until the header: `Some((schema, header line))` once found,
+    /// `None` if more bytes are needed; at `eof` without a data row, the error `wxflow run` gives
+    /// (empty input, header only).
+    pub fn step(
+        &mut self,
+        chunker: &mut Chunker,
+        eof: bool,
+        columns: &Columns,
+    ) -> Result<Option<(Schema, Vec<u8>)>, DataError> {
+        if !self.sniffed && (chunker.buffered() >= 1024 || eof || chunker.has_line()) {
+            sniff(chunker.peek())?;
+            self.sniffed = true;
+        }
+        while let Some(line) = chunker.take_line()? {
+            let text = trim_line_end(&line);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                self.leading_blank += 1;
+                continue;
+            }
+            let schema = parse_header(text, chunker.line() - 1, columns)?;
+            return Ok(Some((schema, text.to_vec())));
+        }
+        if !eof {
+            return Ok(None);
+        }
+        // The input ended inside its first non-blank line: that line is the header.
+        let line_no = chunker.line();
+        let rest = chunker.finish().map(|c| c.data).unwrap_or_default();
+        if rest.iter().all(u8::is_ascii_whitespace) {
+            return Err(DataError::Empty { expected: expected_columns(columns) });
+        }
+        parse_header(trim_line_end(&rest), line_no, columns)?;
+        Err(DataError::HeaderOnly { bytes: rest.len() as u64 })
+    }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn expected_columns(c: &Columns) -> String {
+    [&c.date, &c.time, &c.outside, &c.hi, &c.low].map(|s| s.as_str()).join(", ")
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@ use crate::actors::parsers::ParseJob;
 use crate::chunk::{Chunk, Chunker};
 use crate::config::Columns;
 use crate::durable::Position;
-use crate::error::{DataError, Error};
+use crate::error::Error;
 use crate::faults::Faults;
 use crate::progress::Progress;
-use crate::schema::{parse_header, sniff, Schema};
+use crate::schema::{parse_header, HeaderSearch, Schema};
 use crate::source::{self, OpenOptions, ResumeFrom, SourceSpec};
 
 /// Starts reading; answers when the whole input has been cut and handed to the parse pool.
@@ -122,7 +122,7 @@ impl Handler<Fetch> for Fetcher {
             progress: self.progress.clone(),
             jobs: msg.jobs,
             leading_blank: 0,
-            sniffed: s.resume.is_some(),
+            search: HeaderSearch { sniffed: s.resume.is_some(), leading_blank: 0 },
         };
         Box::pin(async move {
             use futures_util::FutureExt;
@@ -144,7 +144,7 @@ struct Run {
     progress: Arc<Progress>,
     jobs: Sender<ParseJob>,
     leading_blank: u64,
-    sniffed: bool,
+    search: HeaderSearch,
 }
 
 impl Run {
@@ -238,31 +238,12 @@ impl Run {
 
     /// Finds and checks the header once enough bytes have arrived; `None` means "need more".
     fn header(&mut self, eof: bool) -> Result<Option<Schema>, Error> {
-        if !self.sniffed && (self.chunker.buffered() >= 1024 || eof || self.chunker.has_line()) {
-            sniff(self.chunker.peek())?;
-            self.sniffed = true;
-        }
-        while let Some(line) = self.chunker.take_line()? {
-            let text = trim_line_end(&line);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                self.leading_blank += 1;
-                continue;
-            }
-            let schema = parse_header(text, self.chunker.line() - 1, &self.setup.columns)?;
-            let _ = self.setup.facts.header.set((text.to_vec(), self.leading_blank));
-            return Ok(Some(schema));
-        }
-        if !eof {
+        let Some((schema, header)) = self.search.step(&mut self.chunker, eof, &self.setup.columns)? else {
             return Ok(None);
-        }
-        // The input ended inside its first non-blank line: that line is the header.
-        let line_no = self.chunker.line();
-        let rest = self.chunker.finish().map(|c| c.data).unwrap_or_default();
-        if rest.iter().all(u8::is_ascii_whitespace) {
-            return Err(DataError::Empty { expected: expected_columns(&self.setup.columns) }.into());
-        }
-        parse_header(trim_line_end(&rest), line_no, &self.setup.columns)?;
-        Err(DataError::HeaderOnly { bytes: rest.len() as u64 }.into())
+        };
+        self.leading_blank = self.search.leading_blank;
+        let _ = self.setup.facts.header.set((header, self.leading_blank));
+        Ok(Some(schema))
     }
 
     async fn dispatch(&mut self, chunk: Chunk, schema: &Arc<Schema>, at_end: bool) -> Result<(), Error> {
@@ -365,13 +346,4 @@ fn transient(e: &crate::error::SourceError) -> bool {
         SourceError::HttpStatus { status, .. } => status.starts_with('5'),
         SourceError::Open { .. } | SourceError::Changed { .. } => false,
     }
-}
-
-fn trim_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn expected_columns(c: &Columns) -> String {
-    [&c.date, &c.time, &c.outside, &c.hi, &c.low].map(|s| s.as_str()).join(", ")
 }

@@ -24,12 +24,14 @@ use crate::tasks::hottest::HottestParams;
 use crate::tasks::window::WindowParams;
 use crate::tenths::Tenths;
 
+mod cluster;
 mod daemon;
 mod layers;
 mod plan;
 mod settings;
 mod validate;
 
+pub use cluster::{ClusterPlan, ClusterSettings};
 pub use daemon::{DaemonPlan, DaemonSettings, WatchPlan, WatchSettings};
 use layers::*;
 pub use layers::{ConfigErrors, ConfigIssue, Layers, Origin, Override};

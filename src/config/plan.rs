@@ -47,6 +47,8 @@ pub struct Plan {
     pub faults: FaultPlan,
     /// The daemon's settings (used by `wxflow daemon` and the client commands).
     pub daemon: DaemonPlan,
+    /// Cluster mode, when `cluster.nats_url` is set.
+    pub cluster: Option<ClusterPlan>,
 }
 
 /// Validated restart policy.

@@ -28,6 +28,8 @@ pub struct Settings {
     pub faults: FaultSettings,
     /// The local daemon (`wxflow daemon`) and its clients.
     pub daemon: DaemonSettings,
+    /// Cluster mode: daemons sharing work through NATS JetStream.
+    pub cluster: ClusterSettings,
 }
 
 impl Settings {

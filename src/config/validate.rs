@@ -185,6 +185,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
         },
     };
     let daemon = super::daemon::validate(&mut v, &s.daemon);
+    let cluster = super::cluster::validate(&mut v, &s.cluster);
     if !v.issues.is_empty() {
         return Err(ConfigErrors(v.issues));
     }
@@ -204,6 +205,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
         supervision,
         faults,
         daemon,
+        cluster,
     })
 }
 

@@ -28,6 +28,8 @@ pub struct Gauges {
     pub in_flight: i64,
     /// Seconds since each running job's last checkpoint, by job id.
     pub checkpoint_ages: Vec<(String, f64)>,
+    /// The cluster's per-node counters (ranges, redeliveries, takeovers, merge time), if any.
+    pub cluster: Vec<prometheus::proto::MetricFamily>,
 }
 
 impl Metrics {
@@ -106,7 +108,9 @@ impl Metrics {
             self.checkpoint_age.with_label_values(&[job.as_str()]).set(age);
         }
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding does not fail");
+        let mut families = self.registry.gather();
+        families.extend(g.cluster);
+        TextEncoder::new().encode(&families, &mut out).expect("text encoding does not fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 }

@@ -72,6 +72,13 @@ pub fn serve(plan: &Plan, config_file: Option<PathBuf>) -> Result<(), Error> {
     security::check_listen(d.listen, d.auth_token.as_deref()).map_err(Error::Usage)?;
     let _lock = lock_state_dir(&d.state_dir)?;
     let scheduler = Scheduler::open(d, config_file)?;
+    if let Some(cluster) = &plan.cluster {
+        eprintln!(
+            "wxflow daemon: joining cluster {:?} as node {} through {}",
+            cluster.name, cluster.node_id, cluster.nats_url
+        );
+        scheduler.join_cluster(cluster.clone())?;
+    }
     let system = actix_web::rt::System::new();
     system.block_on(run(scheduler, d.clone()))
 }
@@ -119,6 +126,9 @@ async fn run(scheduler: Arc<Scheduler>, d: DaemonPlan) -> Result<(), Error> {
         "wxflow daemon: {signal}: checkpointing running jobs (at most {} s)",
         d.shutdown_timeout.as_secs()
     );
+    if let Some(cluster) = scheduler.cluster() {
+        cluster.leave(); // ranges in progress go back to the queue; jobs are left to other nodes
+    }
     let (timeout, sched) = (d.shutdown_timeout, scheduler.clone());
     let left = actix_web::rt::task::spawn_blocking(move || sched.shutdown(timeout)).await.unwrap_or(0);
     if left > 0 {

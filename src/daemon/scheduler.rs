@@ -13,9 +13,11 @@ use tokio::sync::{watch, Semaphore};
 use super::registry::{now, JobRecord, Registry, State};
 use super::{security, Refusal};
 use crate::actors::supervisor::{SharedSupervisor, Supervisor};
+use crate::cluster::coordinator::{ClusterJob, Coordinated};
+use crate::cluster::{Cluster, Host};
 use crate::config::{self, DaemonPlan, Layers, Override, Plan};
 use crate::error::Error;
-use crate::job::{self, Done, JobControl};
+use crate::job::{self, JobControl};
 use crate::pipeline::Hooks;
 use crate::progress::{Display, Progress};
 
@@ -67,6 +69,8 @@ pub struct Scheduler {
     system: std::sync::OnceLock<actix::System>,
     /// Counters for `/metrics`.
     pub metrics: super::metrics::Metrics,
+    /// This node's cluster membership, when `cluster.nats_url` is set.
+    cluster: std::sync::OnceLock<Arc<Cluster>>,
 }
 
 impl Scheduler {
@@ -102,6 +106,7 @@ impl Scheduler {
             shared_gate: Arc::new(Semaphore::new(plan.in_flight_total)),
             system: std::sync::OnceLock::new(),
             metrics: super::metrics::Metrics::new(),
+            cluster: std::sync::OnceLock::new(),
         });
         Ok(scheduler)
     }
@@ -115,6 +120,20 @@ impl Scheduler {
     pub fn start_queued(self: &Arc<Self>, system: actix::System) {
         let _ = self.system.set(system);
         self.schedule(&mut self.lock());
+    }
+
+    /// Joins the cluster of `plan` (connecting to its NATS server): from then on this daemon
+    /// pulls range work, and coordinates the jobs it accepts through the cluster.
+    pub fn join_cluster(self: &Arc<Self>, plan: crate::config::ClusterPlan) -> Result<(), Error> {
+        let host = Arc::new(DaemonHost { scheduler: Arc::downgrade(self) });
+        let cluster = Cluster::join(plan, host)?;
+        let _ = self.cluster.set(cluster);
+        Ok(())
+    }
+
+    /// This node's cluster membership, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
     }
 
     /// The `[daemon]` limits in force.
@@ -144,6 +163,11 @@ impl Scheduler {
         }
         security::create_output(&self.output_root, &dir)?;
         let (id, seq) = inner.registry.next_id();
+        // Cluster-wide ids: every node numbers its own jobs.
+        let id = match self.cluster() {
+            Some(c) => format!("{}-{id}", c.plan.node_id),
+            None => id,
+        };
         inner.registry.jobs.push(JobRecord::queued(id.clone(), seq, source, s.output, s.settings));
         save(&inner)?;
         inner.queue.push_back(id.clone());
@@ -231,7 +255,11 @@ impl Scheduler {
 
     /// One job's view.
     pub fn get(&self, id: &str) -> Result<Value, Refusal> {
-        view(&mut self.lock(), id).ok_or_else(|| not_found(id))
+        if let Some(found) = view(&mut self.lock(), id) {
+            return Ok(found);
+        }
+        // Accepted by another node of the cluster: its shared record answers.
+        self.cluster().and_then(|c| c.record(id)).ok_or_else(|| not_found(id))
     }
 
     /// A job's output folder, and whether it succeeded.
@@ -333,14 +361,27 @@ impl Scheduler {
         );
         tracing::info!(job = %id, source = %job.source, "started");
         let (me, id) = (self.clone(), id.to_string());
+        let cluster = self.cluster().cloned().map(|c| {
+            let shared = ClusterJob {
+                id: id.clone(),
+                source: job.source.clone(),
+                output: job.output.clone(),
+                settings: job.settings.clone(),
+                created: job.created,
+            };
+            (c, shared)
+        });
         let spawned = std::thread::Builder::new().name(format!("job-{id}")).spawn({
             let id = id.clone();
             move || {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job::execute(&plan, &control)))
-                        .unwrap_or_else(|p| {
-                            Err(Error::Internal(crate::actors::supervisor::panic_text(p.as_ref())))
-                        });
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cluster {
+                    Some((c, shared)) => {
+                        let (progress, stop) = (control.hooks.progress.clone(), control.hooks.stop.clone());
+                        c.coordinate(shared, &plan, progress.unwrap_or_else(Progress::new), stop)
+                    }
+                    None => job::execute(&plan, &control).map(Coordinated::Done),
+                }))
+                .unwrap_or_else(|p| Err(Error::Internal(crate::actors::supervisor::panic_text(p.as_ref()))));
                 me.finished(&id, result);
             }
         });
@@ -351,7 +392,7 @@ impl Scheduler {
     }
 
     /// Records how a job ended and starts the next ones.
-    fn finished(self: &Arc<Self>, id: &str, result: Result<Done, Error>) {
+    fn finished(self: &Arc<Self>, id: &str, result: Result<Coordinated, Error>) {
         let mut inner = self.lock();
         let Some(running) = inner.running.remove(id) else { return };
         let stopping = inner.stopping;
@@ -365,7 +406,27 @@ impl Scheduler {
         (job.bytes, job.total_bytes, job.rows, job.rejected, job.restarts) =
             (bytes, total, rows, rejected, restarts);
         match result {
-            Ok(done) => {
+            Ok(Coordinated::Elsewhere(_)) if stopping => {
+                tracing::info!(job = %id, "left to the cluster for shutdown; another node finishes it");
+                let _ = save(&inner);
+                return;
+            }
+            Ok(Coordinated::Elsewhere(record)) => {
+                job.state = match record.state.as_str() {
+                    "succeeded" => State::Succeeded,
+                    "cancelled" => State::Cancelled,
+                    _ => State::Failed,
+                };
+                (job.rows, job.rejected, job.bytes, job.total_bytes) = (
+                    record.progress.rows,
+                    record.rejected,
+                    record.progress.bytes,
+                    record.progress.total_bytes,
+                );
+                (job.error, job.exit_code) = (record.error.clone(), record.exit_code);
+                tracing::info!(job = %id, node = %record.cluster.coordinator, "finished on another node");
+            }
+            Ok(Coordinated::Done(done)) => {
                 let o = &done.outcome;
                 job.state = State::Succeeded;
                 job.rejected = o.rows.rejected;
@@ -522,7 +583,8 @@ impl Scheduler {
                 Some((id.clone(), modified.elapsed().map_or(0.0, |d| d.as_secs_f64())))
             })
             .collect();
-        super::metrics::Gauges { jobs, in_flight, checkpoint_ages: ages }
+        let cluster = self.cluster().map(|c| c.metrics.gather()).unwrap_or_default();
+        super::metrics::Gauges { jobs, in_flight, checkpoint_ages: ages, cluster }
     }
 }
 
@@ -640,4 +702,43 @@ fn view(inner: &mut Inner, id: &str) -> Option<Value> {
         "started": job.started,
         "finished": job.finished,
     }))
+}
+
+/// What the daemon lends its cluster membership: job plans as this daemon makes them (its
+/// configuration, input roots and job settings), and its actix system and in-flight bound.
+struct DaemonHost {
+    scheduler: std::sync::Weak<Scheduler>,
+}
+
+impl Host for DaemonHost {
+    fn plan(
+        &self,
+        source: &str,
+        out: &std::path::Path,
+        settings: &Map<String, Value>,
+    ) -> Result<Plan, String> {
+        let s = self.scheduler.upgrade().ok_or("the daemon is stopping")?;
+        let source = security::source(source, &s.limits().input_roots)
+            .map_err(|r| r.detail.as_str().unwrap_or_default().to_string())?;
+        s.plan_for(&source, out, settings).map_err(|problems| problems.join("; "))
+    }
+
+    fn hooks(&self) -> Hooks {
+        let s = self.scheduler.upgrade();
+        Hooks {
+            display: Display::Off,
+            progress: None,
+            stop: None,
+            shared_gate: s.as_ref().map(|s| s.shared_gate.clone()),
+            system: s.as_ref().and_then(|s| s.system.get().cloned()),
+        }
+    }
+
+    fn scratch(&self) -> PathBuf {
+        self.scheduler.upgrade().map_or_else(std::env::temp_dir, |s| s.limits().state_dir.join("ranges"))
+    }
+
+    fn output_root(&self) -> PathBuf {
+        self.scheduler.upgrade().map_or_else(std::env::temp_dir, |s| s.output_root.clone())
+    }
 }

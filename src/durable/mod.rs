@@ -14,6 +14,7 @@ use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
 use crate::tasks::window::Window;
 
+pub mod partial;
 pub mod store;
 
 /// Version of the encoded [`Snapshot`]; a file of another version is refused, never misread.

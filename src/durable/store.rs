@@ -50,23 +50,35 @@ pub enum StoreError {
 
 /// Encodes a snapshot with its header and checksum.
 pub fn encode(s: &Snapshot) -> Vec<u8> {
-    let payload = postcard::to_stdvec(s).expect("snapshots always serialize");
-    let mut out = Vec::with_capacity(HEAD + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
+    seal(MAGIC, &postcard::to_stdvec(s).expect("snapshots always serialize"))
 }
 
 /// Decodes and checks a checkpoint file's bytes; the error says what is wrong.
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    let payload = unseal(MAGIC, "wxflow checkpoint", bytes)?;
+    postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))
+}
+
+/// Frames `payload` as every durable wxflow file is framed (magic, [`FORMAT_VERSION`], length,
+/// CRC-32), so a damaged or foreign file is recognised before it is decoded.
+pub fn seal(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD + payload.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The payload of bytes framed by [`seal`] with `magic`, checked; the error says what is wrong
+/// (`what` names the kind of file).
+pub fn unseal<'a>(magic: &[u8; 8], what: &str, bytes: &'a [u8]) -> Result<&'a [u8], String> {
     if bytes.len() < HEAD {
         return Err(format!("truncated: {} bytes, shorter than the {HEAD}-byte header", bytes.len()));
     }
-    if &bytes[..8] != MAGIC {
-        return Err("not a wxflow checkpoint (bad magic bytes)".into());
+    if &bytes[..8] != magic {
+        return Err(format!("not a {what} (bad magic bytes)"));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
@@ -81,7 +93,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch: the file is damaged".into());
     }
-    postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))
+    Ok(payload)
 }
 
 impl Store {

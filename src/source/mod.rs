@@ -128,9 +128,9 @@ pub async fn open(
     opts: &OpenOptions,
     from: Option<&ResumeFrom>,
 ) -> Result<Opened, SourceError> {
-    match spec {
-        SourceSpec::File(path) => open_file(path, opts, from).await,
-        SourceSpec::Stdin => Ok(Opened {
+    let mut opened = match spec {
+        SourceSpec::File(path) => open_file(path, opts, from).await?,
+        SourceSpec::Stdin => Opened {
             stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into(), 0),
             len: None,
             identity: SourceIdentity {
@@ -140,9 +140,13 @@ pub async fn open(
                 last_modified: None,
                 mtime_ns: None,
             },
-        }),
-        SourceSpec::Http(url) => open_http(url, opts, from).await,
+        },
+        SourceSpec::Http(url) => open_http(url, opts, from).await?,
+    };
+    if let Some(from @ ResumeFrom { until: Some(until), .. }) = from {
+        opened.stream = range::limit(opened.stream, from.offset, *until);
     }
+    Ok(opened)
 }
 
 /// A file's identity: its canonical path, size and modification time.

@@ -7,10 +7,10 @@
 //! its last line. Whatever the boundaries, consecutive ranges tile the source: this is what lets a
 //! merge of their partial states equal one pass.
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::ByteStream;
+use super::{ByteStream, OpenOptions, ResumeFrom, SourceSpec};
+use crate::durable::SourceIdentity;
 use crate::error::SourceError;
 
 /// `[start, end)` of a source's bytes; it owns the lines that begin inside it.
@@ -29,7 +29,7 @@ impl ByteRange {
     }
 
     /// The owned lines within a whole source held in memory, as a span of `data` — the reference
-    /// the streaming [`owned_lines`] is tested against.
+    /// the streaming [`line_start_at`] is tested against.
     pub fn owned_span(&self, data: &[u8]) -> std::ops::Range<usize> {
         let first = line_start_from(data, self.start);
         first..line_start_from(data, self.end).max(first)
@@ -46,56 +46,49 @@ fn line_start_from(data: &[u8], at: u64) -> usize {
     }
 }
 
-/// The owned lines of `range`, from a stream that begins at `range.read_from()` (as a source
-/// opened there gives it): the same bytes as [`ByteRange::owned_span`], with the same errors.
-pub fn owned_lines(stream: ByteStream, range: ByteRange) -> ByteStream {
-    let state = Owned { at: range.read_from(), range, started: range.start == 0, done: false };
-    Box::pin(stream.scan(state, |s, item| std::future::ready(s.next(item))).filter_map(std::future::ready))
-}
-
-/// Progress of [`owned_lines`] through the stream.
-struct Owned {
-    /// Byte offset of the next block's first byte.
+/// The first line start at or after byte `at` of a source (its size if none), found by reading
+/// from `at - 1` up to the first `\n`: the streaming counterpart of [`ByteRange::owned_span`]'s
+/// bounds. A cluster worker turns its range `[a, b)` into the line-aligned `[s, e)` it owns this
+/// way, and then reads exactly those bytes.
+pub async fn line_start_at(
+    spec: &SourceSpec,
+    opts: &OpenOptions,
+    expect: &SourceIdentity,
     at: u64,
-    range: ByteRange,
-    /// The first owned line has begun.
-    started: bool,
-    /// The last owned line has ended.
-    done: bool,
+) -> Result<u64, SourceError> {
+    let size = expect.size.unwrap_or(u64::MAX);
+    if at == 0 || at >= size {
+        return Ok(at.min(size));
+    }
+    let from = ResumeFrom { offset: at - 1, until: None, expect: expect.clone(), dir: "the job".into() };
+    let mut stream = super::open(spec, opts, Some(&from)).await?.stream;
+    let mut pos = at - 1;
+    while let Some(block) = stream.next().await {
+        let block = block?;
+        if let Some(i) = memchr::memchr(b'\n', &block) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += block.len() as u64;
+    }
+    Ok(pos)
 }
 
-impl Owned {
-    /// What to pass on of one block: `Some(None)` drops it, `None` ends the stream.
-    fn next(&mut self, item: Result<Bytes, SourceError>) -> Option<Option<Result<Bytes, SourceError>>> {
-        if self.done || self.range.end == 0 {
-            return None;
-        }
-        let mut block = match item {
-            Ok(block) => block,
-            Err(e) => return Some(Some(Err(e))),
+/// Ends `stream` (which begins at byte `offset`) before byte `until`, for sources that cannot be
+/// asked for a piece (files, whose reads run to the end).
+pub fn limit(stream: ByteStream, offset: u64, until: u64) -> ByteStream {
+    let left = until.saturating_sub(offset);
+    Box::pin(stream.scan(left, |left, item| {
+        let out = match item {
+            _ if *left == 0 => None,
+            Ok(block) => {
+                let keep = (*left).min(block.len() as u64);
+                *left -= keep;
+                Some(Ok(block.slice(..keep as usize)))
+            }
+            Err(e) => Some(Err(e)),
         };
-        self.at += block.len() as u64;
-        if !self.started {
-            let Some(i) = memchr::memchr(b'\n', &block) else { return Some(None) };
-            block = block.slice(i + 1..);
-            self.started = true;
-            if self.at - block.len() as u64 >= self.range.end {
-                self.done = true; // the first line that begins after `start` begins after `end` too
-                return None;
-            }
-        }
-        // The last owned line is the one holding byte `end - 1`: it ends at the first `\n` at or
-        // after that byte.
-        if self.at >= self.range.end {
-            let block_start = self.at - block.len() as u64;
-            let from = ((self.range.end - 1).saturating_sub(block_start) as usize).min(block.len());
-            if let Some(i) = memchr::memchr(b'\n', &block[from..]) {
-                self.done = true;
-                return Some(Some(Ok(block.slice(..from + i + 1))));
-            }
-        }
-        Some(Some(Ok(block)))
-    }
+        std::future::ready(out)
+    }))
 }
 
 #[cfg(test)]
@@ -103,13 +96,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn owned_by_stream(data: &[u8], range: ByteRange, block: usize) -> Vec<u8> {
-        let from = (range.read_from() as usize).min(data.len());
-        let blocks: Vec<Result<Bytes, SourceError>> =
-            data[from..].chunks(block.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        let stream: ByteStream = Box::pin(futures_util::stream::iter(blocks));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(owned_lines(stream, range).map(|b| b.unwrap()).collect::<Vec<_>>()).concat()
+    /// The span `range` owns, found as a worker finds it: probing both bounds in a file.
+    fn owned_by_probe(data: &[u8], range: ByteRange, block: usize) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, data).unwrap();
+        let spec = SourceSpec::File(path.clone());
+        let opts = OpenOptions {
+            block_size: block.max(1),
+            connect_timeout: std::time::Duration::from_secs(1),
+            read_timeout: std::time::Duration::from_secs(1),
+            connections: 1,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let expect = super::super::open(&spec, &opts, None).await.unwrap().identity;
+            let s = line_start_at(&spec, &opts, &expect, range.start).await.unwrap();
+            let e = line_start_at(&spec, &opts, &expect, range.end).await.unwrap().max(s);
+            let from = ResumeFrom { offset: s, until: Some(e), expect, dir: String::new() };
+            let opened = super::super::open(&spec, &opts, Some(&from)).await.unwrap();
+            opened.stream.map(|b| b.unwrap()).collect::<Vec<_>>().await.concat()
+        })
     }
 
     #[test]
@@ -124,21 +131,21 @@ mod tests {
         assert_eq!(&data[r(9, 20).owned_span(data)], b"gh");
         // Found by the property below: no line begins in [1, 2), though one begins just after.
         assert_eq!(&b"aaaaaa\n\n"[r(1, 2).owned_span(b"aaaaaa\n\n")], b"");
-        assert_eq!(owned_by_stream(b"aaaaaa\n\n", r(1, 2), 1), b"");
+        assert_eq!(owned_by_probe(b"aaaaaa\n\n", r(1, 2), 1), b"");
         for block in 1..6 {
-            assert_eq!(owned_by_stream(data, r(1, 4), block), b"cd\n", "block {block}");
-            assert_eq!(owned_by_stream(data, r(4, 11), block), b"ef\ngh", "block {block}");
+            assert_eq!(owned_by_probe(data, r(1, 4), block), b"cd\n", "block {block}");
+            assert_eq!(owned_by_probe(data, r(4, 11), block), b"ef\ngh", "block {block}");
         }
     }
 
     proptest! {
         /// Consecutive ranges, wherever they are cut, give every byte of the source exactly once,
-        /// and the stream adapter agrees with the in-memory reference for any block size.
+        /// and probing the bounds in a file agrees with the in-memory reference for any block size.
         #[test]
         fn consecutive_ranges_tile_the_source(
             lines in prop::collection::vec("[a-c]{0,6}", 0..30),
             trailing_newline in any::<bool>(),
-            cuts in prop::collection::vec(0usize..200, 0..6),
+            cuts in prop::collection::vec(0usize..200, 0..4),
             block in 1usize..9,
         ) {
             let mut data = lines.join("\n").into_bytes();
@@ -155,7 +162,7 @@ mod tests {
             for w in bounds.windows(2) {
                 let range = ByteRange { start: w[0], end: w[1] };
                 let reference = data[range.owned_span(&data)].to_vec();
-                prop_assert_eq!(&owned_by_stream(&data, range, block), &reference, "{:?}", range);
+                prop_assert_eq!(&owned_by_probe(&data, range, block), &reference, "{:?}", range);
                 joined.extend(reference);
             }
             prop_assert_eq!(joined, data);
