@@ -170,6 +170,25 @@ impl Bus {
         self.client.subscribe(self.done_subject(job)).await.ok()
     }
 
+    /// Subscribes to JetStream's advisories of work items that reached `max_deliver` deliveries
+    /// without an ack (the nodes that took them died or hung each time).
+    pub async fn exhausted(&self) -> Option<async_nats::Subscriber> {
+        let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}_work.{WORKERS}", self.name);
+        self.client.subscribe(subject).await.ok()
+    }
+
+    /// The work item an advisory of [`Bus::exhausted`] names: its stream sequence and payload.
+    pub async fn exhausted_item(&self, advisory: &[u8]) -> Option<(u64, Bytes)> {
+        let seq = serde_json::from_slice::<serde_json::Value>(advisory).ok()?["stream_seq"].as_u64()?;
+        let message = self.work.get_raw_message(seq).await.ok()?;
+        Some((seq, message.payload))
+    }
+
+    /// Removes a work item that will not be delivered again (resuming its job queues it anew).
+    pub async fn remove_work(&self, seq: u64) {
+        let _ = self.work.delete_message(seq).await;
+    }
+
     /// Stores a range result (replacing one stored before: a range processed twice is harmless).
     pub async fn put_result(&self, job: &str, index: u32, result: &RangeResult) -> Result<(), BusError> {
         let bytes = partial::encode(result);

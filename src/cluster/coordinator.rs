@@ -104,6 +104,9 @@ pub enum Coordinated {
     Done(Done),
     /// Another node coordinates (or coordinated) it; its record as last seen.
     Elsewhere(SharedRecord),
+    /// This node lost the job's lease (it was away longer than the lease): another node took
+    /// the job over. [`Cluster::coordinate`] then follows it; callers never see this.
+    Handed,
 }
 
 /// Becomes `Some(signal)` when the job is cancelled.
@@ -130,7 +133,10 @@ impl Cluster {
         loop {
             let (c, id) = (self.clone(), job.id.clone());
             match self.call(async move { acquire(&c, &id).await })? {
-                Some(rev) => return self.run_held(job, plan, rev, progress, cancel),
+                Some(rev) => match self.run_held(job.clone(), plan, rev, progress.clone(), cancel.clone())? {
+                    Coordinated::Handed => continue,
+                    ended => return Ok(ended),
+                },
                 None => {
                     if let Some(done) = self.follow(&job.id)? {
                         return Ok(Coordinated::Elsewhere(done));
@@ -192,10 +198,12 @@ impl Cluster {
         let gathered = self.call(async move { gather(&c, &id, count, rev, &watcher, cancel).await });
         let parts = match gathered {
             Ok(Gathered::All(parts)) => parts,
-            Ok(Gathered::LostLease) | Ok(Gathered::Stopped) => {
-                tracing::warn!(
-                    "no longer coordinating (lease lost or node leaving); another node finishes the job"
-                );
+            Ok(Gathered::LostLease) => {
+                tracing::warn!("lost the lease of the job (another node took it over); following it");
+                return Ok(Coordinated::Handed);
+            }
+            Ok(Gathered::Stopped) => {
+                tracing::info!("node leaving: the job is left to another node");
                 let record = self.shared(&job.id).unwrap_or(record);
                 return Ok(Coordinated::Elsewhere(record));
             }
@@ -417,6 +425,7 @@ async fn gather(
     let mut missing: BTreeSet<u32> = (0..count).collect();
     let mut parts: Vec<RangePartial> = Vec::with_capacity(count as usize);
     let mut announcements = c.bus.announcements(id).await;
+    let mut exhausted = c.bus.exhausted().await;
     let mut stop = c.stop_rx();
     let renew_every = c.plan.lease / 3;
     let (mut renewed, mut reported) = (Instant::now(), Instant::now());
@@ -483,7 +492,29 @@ async fn gather(
                 None => std::future::pending().await,
             }
         };
+        let given_up = async {
+            loop {
+                let Some(advisory) = exhausted.as_mut() else { return std::future::pending().await };
+                let Some(advisory) = advisory.next().await else { return std::future::pending().await };
+                let Some((seq, payload)) = c.bus.exhausted_item(&advisory.payload).await else { continue };
+                match serde_json::from_slice::<WorkItem>(&payload) {
+                    Ok(item) if item.job == id => {
+                        c.bus.remove_work(seq).await;
+                        return item.index;
+                    }
+                    _ => continue, // another job's: its coordinator handles it
+                }
+            }
+        };
         tokio::select! {
+            index = given_up => {
+                let message = format!(
+                    "range {index} was delivered {} times (cluster.max_deliver) and never finished: each node that \
+                     took it died or hung; resume the job to try again",
+                    c.plan.max_deliver
+                );
+                return Err(Error::Remote { message, code: ExitCode::Internal });
+            }
             () = announced => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return Ok(Gathered::Stopped),

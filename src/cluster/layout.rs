@@ -89,7 +89,7 @@ mod tests {
     use super::*;
 
     fn layout(body_start: Option<u64>, size: u64, range_bytes: u64) -> Layout {
-        let count = size.saturating_sub(body_start.unwrap_or(0)).div_ceil(range_bytes).max(1) as u32;
+        let count = body_start.map_or(1, |b| size.saturating_sub(b).div_ceil(range_bytes).max(1) as u32);
         Layout {
             identity: SourceIdentity {
                 location: "x".into(),

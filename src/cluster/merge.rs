@@ -223,3 +223,131 @@ fn add_stats(total: &mut PipelineStats, s: &PipelineStats) {
     total.max_in_flight = total.max_in_flight.max(s.max_in_flight);
     total.fetcher_stalls += s.fetcher_stalls;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::date::Month;
+    use crate::durable::{Position, Snapshot, SourceIdentity, FORMAT_VERSION};
+    use crate::tasks::forecast::{Forecast, ForecastMethod, ForecastParams};
+    use crate::tasks::hottest::Hottest;
+    use crate::tasks::window::{Window, WindowParams};
+    use crate::tenths::Tenths;
+
+    fn empty() -> States {
+        let month = Month { year: 2006, month: 6 };
+        States {
+            hottest: Hottest::default(),
+            window: Window::new(WindowParams::new(month, 9, Tenths(223), Tenths(10), Tenths(103), Tenths(2))),
+            forecast: Forecast::new(ForecastParams::new(month, 9, Tenths(250), ForecastMethod::Offset, 2)),
+        }
+    }
+
+    fn identity() -> SourceIdentity {
+        SourceIdentity {
+            location: "/x.csv".into(),
+            size: Some(100),
+            etag: None,
+            last_modified: None,
+            mtime_ns: Some(1),
+        }
+    }
+
+    fn layout(count: u32) -> Layout {
+        Layout {
+            identity: identity(),
+            header: b"Date,Time".to_vec(),
+            leading_blank: 2,
+            body_start: Some(10),
+            range_bytes: 30,
+            count,
+        }
+    }
+
+    /// A partial of `lines` lines (one of them rejected at relative line `bad`).
+    fn part(index: u32, start: u64, end: u64, base: u64, lines: u64, bad: u64) -> RangePartial {
+        let e = empty();
+        let rows = RowCounts { read: lines, processed: lines - 1, rejected: 1, blank: 0 };
+        RangePartial {
+            index,
+            start,
+            end,
+            line_base: base,
+            lines,
+            node: format!("n{index}"),
+            snapshot: Snapshot {
+                version: FORMAT_VERSION,
+                source: identity(),
+                settings: [("k".to_string(), "v".to_string())].into(),
+                position: Position { byte: end, chunk: 1, line: base + lines },
+                rows,
+                rejects_len: 0,
+                header: b"Date,Time".to_vec(),
+                leading_blank: 0,
+                runs: 0,
+                checkpoints: 0,
+                restarts: BTreeMap::new(),
+                retries: index as u64,
+                hottest: e.hottest,
+                window: e.window,
+                forecast: e.forecast,
+            },
+            rejects: format!("{},bad value,\"x,y\"\n", base + bad).into_bytes(),
+            stats: PipelineStats { bytes: end - start, chunks: 1, ..PipelineStats::default() },
+            restarts: [("window".to_string(), 1)].into(),
+            elapsed_secs: 0.1,
+        }
+    }
+
+    fn settings() -> BTreeMap<String, String> {
+        [("k".to_string(), "v".to_string())].into()
+    }
+
+    #[test]
+    fn line_numbers_become_absolute_and_counts_add_up() {
+        // Two blank lines and the header are lines 1-3; range 0 counts from line 4.
+        let parts =
+            vec![part(2, 70, 100, 2 << 40, 4, 0), part(0, 10, 40, 4, 5, 2), part(1, 40, 70, 1 << 40, 3, 1)];
+        let m = merge(&layout(3), &settings(), empty(), &parts).unwrap();
+        assert_eq!(m.shifts, vec![0, 9 - (1i128 << 40), 12 - (2i128 << 40)]);
+        assert_eq!(m.rows, RowCounts { read: 14, processed: 9, rejected: 3, blank: 2 });
+        assert_eq!((m.stats.bytes, m.stats.chunks, m.retries), (100, 3, 3));
+        assert_eq!(m.restarts["window"], 3);
+        assert_eq!(m.examples.iter().map(|r| r.line).collect::<Vec<_>>(), vec![6, 10, 12]);
+        let mut out = Vec::new();
+        write_rejects(&mut out, &parts, &m.shifts).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "line,reason,raw\n6,bad value,\"x,y\"\n10,bad value,\"x,y\"\n12,bad value,\"x,y\"\n"
+        );
+    }
+
+    #[test]
+    fn missing_doubled_gapped_or_foreign_ranges_are_refused() {
+        let ok = [part(0, 10, 40, 4, 5, 2), part(1, 40, 100, 1 << 40, 3, 1)];
+        assert!(merge(&layout(2), &settings(), empty(), &ok).is_ok());
+        let e = merge(&layout(2), &settings(), empty(), &ok[..1]).unwrap_err();
+        assert_eq!(e, MergeError::Ranges { index: 1, count: 2, problem: "missing" });
+        let twice = [ok[0].clone(), ok[0].clone(), ok[1].clone()];
+        assert!(merge(&layout(2), &settings(), empty(), &twice)
+            .unwrap_err()
+            .to_string()
+            .contains("present twice"));
+        let gap = [ok[0].clone(), part(1, 41, 100, 1 << 40, 3, 1)];
+        assert!(merge(&layout(2), &settings(), empty(), &gap)
+            .unwrap_err()
+            .to_string()
+            .contains("source changed"));
+        let mut other = ok.clone();
+        other[1].snapshot.settings.insert("k".into(), "w".into());
+        let text = merge(&layout(2), &settings(), empty(), &other).unwrap_err().to_string();
+        assert!(text.contains("node n1") && text.contains("k: v -> w"), "{text}");
+        other[1].snapshot.settings = settings();
+        other[1].snapshot.source.mtime_ns = Some(2);
+        assert!(merge(&layout(2), &settings(), empty(), &other)
+            .unwrap_err()
+            .to_string()
+            .contains("another source"));
+    }
+}

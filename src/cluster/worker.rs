@@ -142,6 +142,7 @@ async fn handle(cluster: &Arc<Cluster>, msg: jetstream::Message) {
             return;
         }
     }
+    tracing::info!(job = %item.job, range = item.index, delivered, "range started");
     let heartbeat = keep_alive(&msg, cluster.plan.ack_wait);
     let work = {
         let (cluster, item) = (cluster.clone(), item.clone());
