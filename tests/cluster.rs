@@ -199,14 +199,25 @@ fn paced(tag: &str, size: &str, rate: u64) -> (tempfile::TempDir, RangeServer, P
     (root, server, clean)
 }
 
+/// A paced source of `size` at 4 MiB/s per connection, its reference run, and three nodes that cut
+/// it in 2 MiB ranges (about eight).
+fn paced_three(
+    url: &str,
+    tag: &str,
+    size: &str,
+) -> (Namespace, tempfile::TempDir, RangeServer, PathBuf, Vec<Daemon>) {
+    let ns = Namespace::new(url, tag);
+    let (root, server, clean) = paced(tag, size, 4 << 20);
+    let inputs = root.path().join("in");
+    let nodes = three(root.path(), &ns, &inputs, "", "range_bytes = \"2MiB\"");
+    (ns, root, server, clean, nodes)
+}
+
 #[test]
 fn a_worker_killed_mid_range_has_its_range_redelivered_and_nothing_changes() {
     let Some(url) = nats("a_worker_killed_mid_range") else { return };
     let _turn = turn();
-    let ns = Namespace::new(&url, "wk");
-    let (root, server, clean) = paced("wk", "16MB", 4 << 20);
-    let inputs = root.path().join("in");
-    let mut nodes = three(root.path(), &ns, &inputs, "", "range_bytes = \"2MiB\"");
+    let (_ns, root, server, clean, mut nodes) = paced_three(&url, "wk", "16MB");
     let id = nodes[0].submit(&json!({"source": server.url, "output": "wk"}));
     wait_until(60, "node b to start a range", || nodes[1].log().contains("range started"));
     kill(&mut nodes[1]);
@@ -222,10 +233,7 @@ fn a_worker_killed_mid_range_has_its_range_redelivered_and_nothing_changes() {
 fn a_killed_coordinator_is_replaced_by_another_node_that_finishes_the_job() {
     let Some(url) = nats("a_killed_coordinator") else { return };
     let _turn = turn();
-    let ns = Namespace::new(&url, "co");
-    let (root, server, clean) = paced("co", "16MB", 4 << 20);
-    let inputs = root.path().join("in");
-    let mut nodes = three(root.path(), &ns, &inputs, "", "range_bytes = \"2MiB\"");
+    let (_ns, root, server, clean, mut nodes) = paced_three(&url, "co", "16MB");
     let id = nodes[0].submit(&json!({"source": server.url, "output": "co"}));
     wait_until(60, "a first range done", || {
         record(&nodes[1], &id)["cluster"]["ranges_done"].as_u64() >= Some(1)
@@ -387,4 +395,144 @@ fn two_hundred_small_jobs_complete_across_three_nodes() {
     let ranges = nodes.iter().map(|d| metric(d, "wxflow_cluster_ranges_processed_total")).collect::<Vec<_>>();
     assert!(ranges.iter().sum::<f64>() >= 200.0, "{ranges:?}");
     assert!(ranges.iter().all(|&n| n > 0.0), "all three nodes worked: {ranges:?}");
+}
+
+#[test]
+fn a_cancelled_cluster_job_resumes_with_the_ranges_not_done() {
+    let Some(url) = nats("a_cancelled_cluster_job_resumes") else { return };
+    let _turn = turn();
+    let (_ns, root, server, clean, nodes) = paced_three(&url, "cr", "16MB");
+    let id = nodes[0].submit(&json!({"source": server.url, "output": "cr"}));
+    wait_until(60, "a first range done", || {
+        record(&nodes[1], &id)["cluster"]["ranges_done"].as_u64() >= Some(1)
+    });
+    let cancelled = nodes[0].request("DELETE", &format!("/v1/jobs/{id}"), None);
+    assert_eq!(cancelled.status, 202, "{}", String::from_utf8_lossy(&cancelled.body));
+    nodes[0].wait_for(&id, "cancelled", 60);
+    wait_until(30, "every node to see the cancel", || record(&nodes[2], &id)["state"] == "cancelled");
+    let resumed = nodes[0].request("POST", &format!("/v1/jobs/{id}/resume"), None);
+    assert_eq!(resumed.status, 202, "{}", String::from_utf8_lossy(&resumed.body));
+    nodes[0].wait_for(&id, "succeeded", 120);
+    assert_same_results(&clean, &outputs(root.path(), &nodes[1], &id, "cr"), "after a cancel and a resume");
+    let seen = record(&nodes[1], &id);
+    assert_eq!(seen["cluster"]["ranges_done"], seen["cluster"]["ranges"], "{seen}");
+}
+
+/// Network namespaces of this test's own making: one bridge in the test's namespace holding
+/// `10.201.X.1`, and per node a namespace with a veth on that bridge holding `10.201.X.(10+i)`.
+/// Removed when dropped.
+struct Hosts {
+    bridge: String,
+    namespaces: Vec<String>,
+    subnet: String,
+}
+
+impl Hosts {
+    /// `None` (after a notice) where the machine does not allow it (not root, no `ip`).
+    fn create(n: usize) -> Option<Hosts> {
+        let ip = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        let tag = std::process::id() % 250;
+        let hosts = Hosts {
+            bridge: format!("wxbr{tag}"),
+            namespaces: (0..n).map(|i| format!("wx{tag}n{i}")).collect(),
+            subnet: format!("10.201.{tag}"),
+        };
+        let bridge_ip = format!("{}.1/24", hosts.subnet);
+        let mut ok = ip(&["link", "add", &hosts.bridge, "type", "bridge"])
+            && ip(&["addr", "add", &bridge_ip, "dev", &hosts.bridge])
+            && ip(&["link", "set", &hosts.bridge, "up"]);
+        for (i, ns) in hosts.namespaces.iter().enumerate() {
+            let (outer, inner) = (format!("wx{tag}v{i}"), format!("wx{tag}p{i}"));
+            let addr = format!("{}.{}/24", hosts.subnet, 10 + i);
+            ok = ok
+                && ip(&["netns", "add", ns])
+                && ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner])
+                && ip(&["link", "set", &inner, "netns", ns])
+                && ip(&["link", "set", &outer, "master", &hosts.bridge, "up"])
+                && ip(&["netns", "exec", ns, "ip", "addr", "add", &addr, "dev", &inner])
+                && ip(&["netns", "exec", ns, "ip", "link", "set", &inner, "up"])
+                && ip(&["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+        }
+        if !ok {
+            eprintln!("NOTICE: cannot make network namespaces here (needs root and iproute2); the cluster runs on loopback in the other tests");
+            return None;
+        }
+        Some(hosts)
+    }
+
+    /// Address of node `i`.
+    fn addr(&self, i: usize) -> String {
+        format!("{}.{}", self.subnet, 10 + i)
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+    }
+}
+
+#[test]
+fn three_nodes_on_hosts_of_their_own_share_a_job() {
+    let Some(_) = nats("three_nodes_on_hosts_of_their_own") else { return };
+    let _turn = turn();
+    let Some(bin) = OwnNats::binary() else {
+        eprintln!("NOTICE: three_nodes_on_hosts_of_their_own skipped: no nats-server binary to start");
+        return;
+    };
+    let Some(hosts) = Hosts::create(3) else { return };
+    let root = tempfile::tempdir().unwrap();
+    let inputs = root.path().join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let args = ["--size", "24MB", "--seed", "31", "--bad-rows", "9", "--blank-lines", "4"];
+    let input = gen_input(&inputs, &args).canonicalize().unwrap();
+    let clean = root.path().join("ref");
+    reference(input.to_str().unwrap(), &clean);
+    // The NATS server listens on the bridge, the only address the nodes share.
+    let bridge = format!("{}.1", hosts.subnet);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(bin)
+        .args(["-a", &bridge, "-p", &port.to_string(), "-js", "-sd"])
+        .arg(root.path().join("nats"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(30, "NATS on the bridge", || std::net::TcpStream::connect((bridge.as_str(), port)).is_ok());
+    let ns = Namespace::new(&format!("nats://{bridge}:{port}"), "ns");
+    let token = "a-test-token-of-32-characters-xx";
+    let nodes: Vec<Daemon> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let daemon = format!("listen = \"{}:0\"\nauth_token = \"{token}\"", hosts.addr(i));
+            let dir = root.path().join(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let text = format!(
+                "[daemon]\nstate_dir = \"{}\"\noutput_root = \"{}\"\ninput_roots = [\"{}\"]\n{daemon}\n\
+                 [cluster]\nnats_url = \"{}\"\nnode_id = \"{id}\"\nname = \"{}\"\nrange_bytes = \"2MiB\"\n",
+                dir.join("state").display(),
+                dir.join("out").display(),
+                inputs.canonicalize().unwrap().display(),
+                ns.url,
+                ns.name
+            );
+            std::fs::write(dir.join("daemon.toml"), text).unwrap();
+            let mut d = Daemon::start_in(&dir, Some(&hosts.namespaces[i]));
+            d.token = Some(token.to_string());
+            d
+        })
+        .collect();
+    let id = nodes[0].submit(&json!({"source": input, "output": "ns"}));
+    nodes[0].wait_for(&id, "succeeded", 300);
+    assert_same_results(&clean, &root.path().join("a/out/ns"), "from three hosts");
+    let ranges = nodes.iter().map(|d| metric(d, "wxflow_cluster_ranges_processed_total")).collect::<Vec<_>>();
+    assert!(ranges.iter().all(|&n| n > 0.0), "every host processed ranges: {ranges:?}");
+    assert_eq!(record(&nodes[2], &id)["state"], "succeeded");
+    drop(nodes);
+    let _ = server.kill();
+    let _ = server.wait();
 }

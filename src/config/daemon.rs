@@ -160,11 +160,7 @@ mod tests {
     use super::super::*;
 
     fn with(sets: &[(&str, &str)]) -> Result<Resolved, ConfigErrors> {
-        let overrides = sets
-            .iter()
-            .map(|(k, v)| Override { key: k.to_string(), value: v.to_string(), flag: "--set".into() })
-            .collect();
-        resolve(&Layers { overrides, ..Layers::default() })
+        resolve(&super::super::with(sets))
     }
 
     #[test]

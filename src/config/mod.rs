@@ -111,19 +111,21 @@ pub fn render(resolved: &Resolved) -> String {
     out
 }
 
+/// Layers with `sets` as `--set` flags, for the tests of every section.
+#[cfg(test)]
+pub(crate) fn with(sets: &[(&str, &str)]) -> Layers {
+    Layers {
+        overrides: sets
+            .iter()
+            .map(|(k, v)| Override { key: k.to_string(), value: v.to_string(), flag: "--set".into() })
+            .collect(),
+        ..Layers::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with(sets: &[(&str, &str)]) -> Layers {
-        Layers {
-            overrides: sets
-                .iter()
-                .map(|(k, v)| Override { key: k.to_string(), value: v.to_string(), flag: "--set".into() })
-                .collect(),
-            ..Layers::default()
-        }
-    }
 
     #[test]
     fn embedded_defaults_parse() {

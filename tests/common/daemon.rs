@@ -64,10 +64,24 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
 impl Daemon {
     /// Starts `wxflow daemon --config dir/daemon.toml` and waits (at most 60 s) until it answers.
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_in(dir, None)
+    }
+
+    /// As [`Daemon::start`], inside network namespace `netns` (`ip netns exec`) when given.
+    pub fn start_in(dir: &Path, netns: Option<&str>) -> Daemon {
         let addr_file = dir.join("state/daemon.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).unwrap();
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wxflow"))
+        let bin = assert_cmd::cargo::cargo_bin("wxflow");
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin);
+                c
+            }
+            None => std::process::Command::new(bin),
+        };
+        let child = command
             .args(["daemon", "--config"])
             .arg(dir.join("daemon.toml"))
             .env("WXFLOW__LOG__LEVEL", "info")
