@@ -60,18 +60,30 @@ pub async fn line_start_at(
     if at == 0 || at >= size {
         return Ok(at.min(size));
     }
-    let from = ResumeFrom { offset: at - 1, until: None, expect: expect.clone(), dir: "the job".into() };
-    let mut stream = super::open(spec, opts, Some(&from)).await?.stream;
-    let mut pos = at - 1;
-    while let Some(block) = stream.next().await {
-        let block = block?;
-        if let Some(i) = memchr::memchr(b'\n', &block) {
-            return Ok(pos + i as u64 + 1);
+    // Ask for a window at a time (a closed range: the server sends no more than that), doubling
+    // it for long lines.
+    let (mut pos, mut window) = (at - 1, PROBE);
+    while pos < size {
+        let until = pos.saturating_add(window).min(size);
+        let from = ResumeFrom { offset: pos, until: Some(until), expect: expect.clone(), dir: "the job".into() };
+        let mut stream = super::open(spec, opts, Some(&from)).await?.stream;
+        while let Some(block) = stream.next().await {
+            let block = block?;
+            if let Some(i) = memchr::memchr(b'\n', &block) {
+                return Ok(pos + i as u64 + 1);
+            }
+            pos += block.len() as u64;
         }
-        pos += block.len() as u64;
+        if pos < until {
+            break; // the source ended early
+        }
+        window = window.saturating_mul(2);
     }
     Ok(pos)
 }
+
+/// The first window [`line_start_at`] reads: lines are far shorter.
+const PROBE: u64 = 16 << 10;
 
 /// Ends `stream` (which begins at byte `offset`) before byte `until`, for sources that cannot be
 /// asked for a piece (files, whose reads run to the end).
@@ -136,6 +148,15 @@ mod tests {
             assert_eq!(owned_by_probe(data, r(1, 4), block), b"cd\n", "block {block}");
             assert_eq!(owned_by_probe(data, r(4, 11), block), b"ef\ngh", "block {block}");
         }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_probe_window_is_found_by_wider_windows() {
+        let mut data = vec![b'x'; 3 * PROBE as usize];
+        data.extend_from_slice(b"\nnext\n");
+        let long = data.len() - 5;
+        assert_eq!(owned_by_probe(&data, ByteRange { start: 1, end: data.len() as u64 }, 4096), b"next\n");
+        assert_eq!(owned_by_probe(&data, ByteRange { start: 0, end: 1 }, 4096).len(), long);
     }
 
     proptest! {
