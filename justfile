@@ -29,6 +29,11 @@ ci:
 bench *ARGS:
     python3 tests/bench/bench.py {{ARGS}}
 
+# Cluster scaling on a capped link: one node against three (needs `nats-server -js` on 127.0.0.1:4222)
+bench-cluster *ARGS:
+    cargo build --release
+    python3 tests/bench/cluster.py {{ARGS}}
+
 # Differential fuzzing of the fast parser against the reference: `just fuzz 10000000 7` (executions,
 # seed). Runs the ignored `fuzz_differential` test in release mode, one shard per core; CI runs only
 # the bounded property tests in tests/differential.rs.
