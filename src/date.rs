@@ -142,6 +142,11 @@ pub fn hhmmss(second: u32) -> String {
     format!("{:02}:{:02}:{:02}", second / 3600, second / 60 % 60, second % 60)
 }
 
+/// Now, in Unix seconds: the timestamps of job records (the daemon's and the cluster's).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

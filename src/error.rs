@@ -152,7 +152,7 @@ pub enum Error {
     },
     /// The cluster's NATS server failed a request.
     #[error("{0}; check that nats-server runs with JetStream (-js) at cluster.nats_url")]
-    Nats(#[from] crate::cluster::bus::BusError),
+    Nats(#[from] NatsError),
 }
 
 impl Error {
@@ -177,6 +177,18 @@ impl Error {
             Error::Interrupted { .. } => ExitCode::Terminated,
         }
     }
+}
+
+/// A NATS or JetStream failure of cluster mode, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("NATS at {url}: {doing}: {detail}")]
+pub struct NatsError {
+    /// The server.
+    pub url: String,
+    /// What wxflow was doing.
+    pub doing: String,
+    /// The client's error.
+    pub detail: String,
 }
 
 /// Problems with the content of the input.

@@ -13,17 +13,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::ClusterPlan;
 use crate::durable::partial::{self, RangeResult};
 
-/// A NATS or JetStream failure, with what was being done.
-#[derive(Debug, thiserror::Error)]
-#[error("NATS at {url}: {doing}: {detail}")]
-pub struct BusError {
-    /// The server.
-    pub url: String,
-    /// What wxflow was doing.
-    pub doing: String,
-    /// The client's error.
-    pub detail: String,
-}
+use crate::error::NatsError;
 
 /// Handles to the cluster's streams and buckets.
 #[derive(Clone)]
@@ -56,11 +46,11 @@ const WORKERS: &str = "workers";
 impl Bus {
     /// Connects (retrying until the server answers, so nodes may start before it) and makes sure
     /// every stream and bucket exists.
-    pub async fn connect(plan: &ClusterPlan) -> Result<Bus, BusError> {
+    pub async fn connect(plan: &ClusterPlan) -> Result<Bus, NatsError> {
         let url = plan.nats_url.clone();
         let fail = |doing: &str| {
             let (url, doing) = (url.clone(), doing.to_string());
-            move |e: &dyn std::fmt::Display| BusError {
+            move |e: &dyn std::fmt::Display| NatsError {
                 url: url.clone(),
                 doing: doing.clone(),
                 detail: e.to_string(),
@@ -121,7 +111,7 @@ impl Bus {
 
     /// The shared pull consumer of work items (explicit acks; redelivered after `ack_wait`, at
     /// most `max_deliver` times).
-    pub async fn consumer(&self, plan: &ClusterPlan) -> Result<consumer::PullConsumer, BusError> {
+    pub async fn consumer(&self, plan: &ClusterPlan) -> Result<consumer::PullConsumer, NatsError> {
         self.work
             .get_or_create_consumer(
                 WORKERS,
@@ -138,13 +128,13 @@ impl Bus {
     }
 
     /// An error of this bus.
-    pub fn error(&self, doing: &str, e: &dyn std::fmt::Display) -> BusError {
-        BusError { url: self.url.clone(), doing: doing.into(), detail: e.to_string() }
+    pub fn error(&self, doing: &str, e: &dyn std::fmt::Display) -> NatsError {
+        NatsError { url: self.url.clone(), doing: doing.into(), detail: e.to_string() }
     }
 
     /// Queues a work item; `id` makes a second publish of the same item within two minutes a
     /// no-op (JetStream's duplicate window), so a coordinator taking a job over may republish.
-    pub async fn publish_work(&self, id: &str, item: Bytes) -> Result<(), BusError> {
+    pub async fn publish_work(&self, id: &str, item: Bytes) -> Result<(), NatsError> {
         let publish = jetstream::message::PublishMessage::build().payload(item).message_id(id);
         let ack = self
             .js
@@ -190,7 +180,7 @@ impl Bus {
     }
 
     /// Stores a range result (replacing one stored before: a range processed twice is harmless).
-    pub async fn put_result(&self, job: &str, index: u32, result: &RangeResult) -> Result<(), BusError> {
+    pub async fn put_result(&self, job: &str, index: u32, result: &RangeResult) -> Result<(), NatsError> {
         let bytes = partial::encode(result);
         self.partials
             .put(object_name(job, index).as_str(), &mut bytes.as_slice())
@@ -200,7 +190,7 @@ impl Bus {
     }
 
     /// A stored range result, or `None` if that range is not done yet.
-    pub async fn get_result(&self, job: &str, index: u32) -> Result<Option<RangeResult>, BusError> {
+    pub async fn get_result(&self, job: &str, index: u32) -> Result<Option<RangeResult>, NatsError> {
         let name = object_name(job, index);
         let mut object = match self.partials.get(&name).await {
             Ok(object) => object,
@@ -220,7 +210,7 @@ impl Bus {
     }
 
     /// Keys of the jobs not finished yet.
-    pub async fn active_jobs(&self) -> Result<Vec<String>, BusError> {
+    pub async fn active_jobs(&self) -> Result<Vec<String>, NatsError> {
         let keys = match self.active.keys().await {
             Ok(keys) => keys,
             Err(e) => return Err(self.error("listing active jobs", &e)),

@@ -277,7 +277,7 @@ impl Cluster {
         mut record: SharedRecord,
         result: Result<&Done, &Error>,
     ) {
-        record.finished = Some(crate::daemon::registry::now());
+        record.finished = Some(crate::date::unix_now());
         match result {
             Ok(done) => {
                 let o = &done.outcome;
@@ -370,7 +370,7 @@ async fn acquire(c: &Cluster, id: &str) -> Result<Option<u64>, Error> {
 async fn prepare(c: &Cluster, job: &ClusterJob, plan: &Plan) -> Result<SharedRecord, Error> {
     let mut record = read_record(&c.bus, &job.id).await?.unwrap_or_else(|| new_record(job, &c.plan.node_id));
     record.state = "running".into();
-    record.started = Some(crate::daemon::registry::now());
+    record.started = Some(crate::date::unix_now());
     record.cluster.coordinator = c.plan.node_id.clone();
     (record.error, record.exit_code, record.finished) = (None, None, None);
     if record.layout.is_none() {

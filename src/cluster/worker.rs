@@ -196,7 +196,11 @@ async fn handle(cluster: &Arc<Cluster>, msg: jetstream::Message) {
 }
 
 /// Stores a result, retrying while the server is briefly away (a restart).
-async fn store(cluster: &Cluster, item: &WorkItem, result: &RangeResult) -> Result<(), super::bus::BusError> {
+async fn store(
+    cluster: &Cluster,
+    item: &WorkItem,
+    result: &RangeResult,
+) -> Result<(), crate::error::NatsError> {
     let mut attempt = 0;
     loop {
         match cluster.bus.put_result(&item.job, item.index, result).await {

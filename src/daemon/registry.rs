@@ -238,10 +238,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Registry
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))
 }
 
-/// Now, in Unix seconds.
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub use crate::date::unix_now as now;
 
 #[cfg(test)]
 mod tests {
