@@ -536,3 +536,25 @@ fn three_nodes_on_hosts_of_their_own_share_a_job() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn a_range_whose_every_delivery_dies_fails_the_job_which_then_resumes() {
+    let Some(url) = nats("a_range_whose_every_delivery_dies") else { return };
+    let _turn = turn();
+    let ns = Namespace::new(&url, "md");
+    let (root, server, clean) = paced("md", "16MB", 4 << 20);
+    let inputs = root.path().join("in");
+    // One delivery per range: the range node b dies in is never delivered again.
+    let mut nodes = three(root.path(), &ns, &inputs, "", "range_bytes = \"2MiB\"\nmax_deliver = 1");
+    let id = nodes[0].submit(&json!({"source": server.url, "output": "md"}));
+    wait_until(60, "node b to start a range", || nodes[1].log().contains("range started"));
+    kill(&mut nodes[1]);
+    let failed = nodes[0].wait_for(&id, "failed", 120);
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("was delivered 1 times (cluster.max_deliver)"), "{failed}");
+    assert_eq!(failed["exit_code"], 5, "an internal failure: {failed}");
+    let resumed = nodes[0].request("POST", &format!("/v1/jobs/{id}/resume"), None);
+    assert_eq!(resumed.status, 202, "{}", String::from_utf8_lossy(&resumed.body));
+    nodes[0].wait_for(&id, "succeeded", 120);
+    assert_same_results(&clean, &outputs(root.path(), &nodes[2], &id, "md"), "after a resume");
+}
