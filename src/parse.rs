@@ -11,6 +11,8 @@ use crate::date::Day;
 use crate::schema::Schema;
 use crate::tenths::{Tenths, TenthsError};
 
+#[doc(hidden)]
+pub mod differential;
 pub mod fast;
 
 /// One accepted row, reduced to what the analyses use.
