@@ -39,7 +39,8 @@ fuzz EXECS="10000000" SEED="10":
     wait $pid && exit $rc
 
 # Coverage-guided differential fuzzing with cargo-fuzz (libFuzzer): `just fuzz-cargo 10000000`
-# (executions; extra arguments go to libFuzzer, e.g. `-jobs=2 -workers=2`). Needs the nightly
+# (executions, per job with `-jobs`; extra arguments go to libFuzzer, e.g. `-jobs=2 -workers=2`;
+# BENCHMARKS.md also used `-s none --no-trace-compares` for speed). Needs the nightly
 # toolchain and `cargo install cargo-fuzz --locked`; CI does not run it. The corpus starts from
 # tests/data/fuzz-regressions (the committed, minimized inputs that tests/differential.rs replays);
 # a crash is saved in fuzz/artifacts/differential/ and replays with
