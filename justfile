@@ -42,3 +42,17 @@ fuzz EXECS="10000000" SEED="10":
     WXFLOW_FUZZ_EXECS=$(( {{EXECS}} / 2 )) WXFLOW_FUZZ_SEED={{SEED}} cargo test --release --test differential -- --ignored fuzz_differential --nocapture & pid=$!; \
     WXFLOW_FUZZ_EXECS=$(( {{EXECS}} - {{EXECS}} / 2 )) WXFLOW_FUZZ_SEED=$(( {{SEED}} + 1 )) cargo test --release --test differential -- --ignored fuzz_differential --nocapture; rc=$?; \
     wait $pid && exit $rc
+
+# Coverage-guided differential fuzzing with cargo-fuzz (libFuzzer): `just fuzz-cargo 10000000`
+# (executions, per job with `-jobs`; extra arguments go to libFuzzer, e.g. `-jobs=2 -workers=2`;
+# BENCHMARKS.md also used `-s none --no-trace-compares` for speed). Needs the nightly
+# toolchain and `cargo install cargo-fuzz --locked`; CI does not run it. The corpus starts from
+# tests/data/fuzz-regressions (the committed, minimized inputs that tests/differential.rs replays);
+# a crash is saved in fuzz/artifacts/differential/ and replays with
+# `cargo +nightly fuzz run differential fuzz/artifacts/differential/crash-...`.
+fuzz-cargo RUNS="10000000" *ARGS:
+    mkdir -p fuzz/corpus/differential
+    cp tests/data/fuzz-regressions/* fuzz/corpus/differential/
+    cargo +nightly fuzz run differential -- -runs={{RUNS}} {{ARGS}}
+    cargo +nightly fuzz cmin differential
+    @echo "corpus: $(ls fuzz/corpus/differential | wc -l) files, $(cat fuzz/corpus/differential/* | wc -c) bytes"

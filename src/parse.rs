@@ -11,6 +11,8 @@ use crate::date::Day;
 use crate::schema::Schema;
 use crate::tenths::{Tenths, TenthsError};
 
+#[doc(hidden)]
+pub mod differential;
 pub mod fast;
 
 /// One accepted row, reduced to what the analyses use.
@@ -109,6 +111,12 @@ fn is_blank(line: &[u8]) -> bool {
 /// Marks a header position the analyses do not use.
 const UNUSED: u8 = u8::MAX;
 
+/// What the one-entry date caches (here and in [`fast`]) start with: a real date and its day,
+/// so the cache only ever maps a key to what [`parse_date`] gives for it. (It used to start as
+/// ten zero bytes and day 0, so a date field of ten NUL bytes was accepted as 1 January 1970;
+/// found by the cargo-fuzz target, see `tests/data/fuzz-regressions/`.)
+const DATE_CACHE_START: ([u8; 10], Day) = (*b"01/01/1970", Day(0));
+
 /// Parses lines of one schema, reusing what it learnt from the previous line.
 ///
 /// `slots[i]` says which of the five analysed fields column `i` is, so splitting a line is one
@@ -130,7 +138,7 @@ impl<'a> LineParser<'a> {
         {
             slots[index] = slot as u8;
         }
-        LineParser { schema, slots, last_needed: schema.last_needed(), quotes, last_date: ([0; 10], Day(0)) }
+        LineParser { schema, slots, last_needed: schema.last_needed(), quotes, last_date: DATE_CACHE_START }
     }
 
     /// Parses one line without its line ending.
@@ -281,6 +289,26 @@ mod tests {
         assert_eq!(p.readings[1].line, 5);
         assert_eq!(p.readings[1].minute, 13 * 60 + 5);
         assert_eq!(p.readings[1].low, Tenths(-25));
+    }
+
+    #[test]
+    fn the_date_caches_start_with_a_true_pair() {
+        assert_eq!(parse_date(&DATE_CACHE_START.0), Some(DATE_CACHE_START.1));
+    }
+
+    /// Ten NUL bytes (as a crashed write leaves) once matched the caches' initial key and were
+    /// read as 1 January 1970; both parsers must reject them, first row of a chunk or not.
+    #[test]
+    fn a_date_of_ten_zero_bytes_is_rejected() {
+        let nul_row = b"\0\0\0\0\0\0\0\0\0\0,00:00,1,1,1,N\n";
+        let after_a_row = [&b"01/06/2006,00:00,1,1,1,N\n"[..], nul_row].concat();
+        for data in [&nul_row[..], &after_a_row] {
+            for p in [parse_chunk(data, 2, &schema(), true), parse_chunk_reference(data, 2, &schema(), true)]
+            {
+                assert_eq!(p.rejects.len(), 1, "{p:?}");
+                assert!(p.rejects[0].reason.starts_with("Date `"), "{p:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Differential tests: the fast parser must give exactly what the reference parser gives.
 //!
-//! [`parse_chunk`] (the one-pass block scanner) and [`parse_chunk_reference`] (the simple line
+//! [`wxflow::parse::parse_chunk`] (the one-pass block scanner) and
+//! [`wxflow::parse::parse_chunk_reference`] (the simple line
 //! parser) are fed the same bytes, cut at arbitrary points, and must return identical readings,
 //! rejects (line numbers, reasons, raw text), blank and line counts, and never panic. Both block
 //! kernels (SSE2 and the portable byte loop) are checked.
@@ -10,62 +11,16 @@
 //! counts, quotes, CR in odd places, blank lines, a missing final newline) mutated at random. The
 //! CI cases are bounded to a few seconds; `just fuzz` runs the same checks for millions of
 //! executions (the `#[ignore]`d `fuzz_differential`, configured by `WXFLOW_FUZZ_EXECS` and
-//! `WXFLOW_FUZZ_SEED`). Inputs the fuzzing found interesting are kept in `regression_cases`.
+//! `WXFLOW_FUZZ_SEED`). Inputs the fuzzing found interesting are kept in `regression_cases`, and
+//! the minimized corpus of the cargo-fuzz target (`fuzz/`, `just fuzz-cargo`) in
+//! `tests/data/fuzz-regressions/`, replayed by `fuzz_regressions_parse_identically`. The comparison
+//! itself ([`check`]) lives in `wxflow::parse::differential`, shared with the fuzz target.
 
 use proptest::prelude::*;
 
 use wxflow::config::Columns;
-use wxflow::parse::fast::{parse_chunk_with, Kernel};
-use wxflow::parse::{parse_chunk, parse_chunk_reference, Parsed};
+use wxflow::parse::differential::{check, decode_case, schemas};
 use wxflow::schema::{parse_header, Schema};
-
-/// The real export's header (17 columns; the analysed ones are 0, 1, 3, 5, 6).
-const REAL: &str = wxflow::gen::HEADER;
-
-/// Schemas with the analysed columns in different places: the real one, a short one, and one
-/// where the last column is analysed (its field runs to the line end, CR included).
-fn schemas() -> Vec<Schema> {
-    let cols = Columns::default();
-    [
-        REAL,
-        "Date,Time,Outside Temperature,Hi Temperature,Low Temperature,Wind Direction",
-        "Wind,Time,Hi Temperature,Date,Outside Temperature,Low Temperature",
-    ]
-    .iter()
-    .map(|h| parse_header(h.as_bytes(), 1, &cols).unwrap())
-    .collect()
-}
-
-/// Runs every parser on `data` cut at `cuts` (sorted or not, clamped) and compares them.
-fn check(schema: &Schema, data: &[u8], cuts: &[usize], first_line: u64) {
-    let mut points: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
-    points.push(data.len());
-    points.sort_unstable();
-    points.dedup();
-    let (mut from, mut line) = (0usize, first_line);
-    for (i, &to) in points.iter().enumerate() {
-        let piece = &data[from..to];
-        let at_end = i + 1 == points.len();
-        let want = parse_chunk_reference(piece, line, schema, at_end);
-        for (name, got) in [
-            ("parse_chunk", parse_chunk(piece, line, schema, at_end)),
-            ("scalar", parse_chunk_with(Kernel::Scalar, piece, line, schema, at_end)),
-        ] {
-            assert_same(name, &want, &got, piece);
-        }
-        line += want.lines;
-        from = to;
-    }
-}
-
-fn assert_same(name: &str, want: &Parsed, got: &Parsed, piece: &[u8]) {
-    if want != got {
-        panic!(
-            "{name} differs from the reference on {:?}\nreference: {want:#?}\n{name}: {got:#?}",
-            String::from_utf8_lossy(piece)
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The realistic-line grammar, driven by a seeded splitmix64 so the long fuzz is cheap per case.
@@ -238,7 +193,7 @@ proptest! {
             0..400,
         ),
         cuts in prop::collection::vec(any::<usize>(), 0..4),
-        which in 0usize..3,
+        which in 0usize..wxflow::parse::differential::HEADERS.len(),
         first_line in 1u64..10_000,
     ) {
         let schemas = schemas();
@@ -337,6 +292,30 @@ fn regression_cases() {
     }
 }
 
+/// The cargo-fuzz target's minimized corpus (`tests/data/fuzz-regressions/`, see `just
+/// fuzz-cargo`): each file replayed exactly as the fuzzer ran it (its schema and chunk lengths, read
+/// by `decode_case`), then its document cut every 1, 7, 63, 64 and 65 bytes and not at all.
+#[test]
+fn fuzz_regressions_parse_identically() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let schemas = schemas();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let input = std::fs::read(&path).unwrap();
+        let case = decode_case(&input);
+        let schema = &schemas[case.schema];
+        check(schema, case.data, &case.cuts, 2);
+        for step in [1, 7, 63, 64, 65, usize::MAX] {
+            let cuts: Vec<usize> =
+                (1..).map(|i: usize| i.saturating_mul(step)).take_while(|&c| c < case.data.len()).collect();
+            check(schema, case.data, &cuts, 2);
+        }
+        files += 1;
+    }
+    assert!(files > 0, "no regression inputs in {}", dir.display());
+}
+
 /// The long run behind `just fuzz`: `WXFLOW_FUZZ_EXECS` grammar executions from `WXFLOW_FUZZ_SEED`
 /// (each also checks a run of arbitrary bytes derived from the same seed).
 #[test]
@@ -357,7 +336,7 @@ fn fuzz_differential() {
                 .collect();
             let cuts = [rng.below(data.len() + 1)];
             bytes += data.len() as u64;
-            check(&schemas[rng.below(3)], &data, &cuts, 2);
+            check(&schemas[rng.below(schemas.len())], &data, &cuts, 2);
         } else {
             run_seed(s, &schemas);
         }

@@ -13,7 +13,7 @@
 //! the reading or the reject with its exact reason. The fast decoders therefore only have to be
 //! right when they succeed, and `tests/differential.rs` checks exactly that against the reference.
 
-use super::{is_blank, parse_date, parse_time, reject, LineParser, Parsed, Reading};
+use super::{is_blank, parse_date, parse_time, reject, LineParser, Parsed, Reading, DATE_CACHE_START};
 use crate::date::Day;
 use crate::schema::Schema;
 use crate::tenths::Tenths;
@@ -146,7 +146,7 @@ impl<'d, 's> Scan<'d, 's> {
             cuts: vec![0; last_needed + 1],
             quoted: false,
             last_needed,
-            last_date: ([0; 10], Day(0)),
+            last_date: DATE_CACHE_START,
             fallback: LineParser::new(schema, true),
         }
     }

@@ -1,0 +1,20 @@
+//! Differential fuzzing of the fast parser against the reference, guided by coverage.
+//!
+//! The input chooses the schema and the chunking as well as the bytes (see
+//! `wxflow::parse::differential::decode_case`); the fast parser (both block kernels) and the
+//! reference must agree exactly on every piece, and nothing may panic. The comparison is the one
+//! `tests/differential.rs` runs, so any input saved here replays there unchanged.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use wxflow::parse::differential::{check_input, schemas};
+use wxflow::schema::Schema;
+
+/// Built once per process rather than per execution.
+static SCHEMAS: OnceLock<Vec<Schema>> = OnceLock::new();
+
+fuzz_target!(|input: &[u8]| {
+    check_input(SCHEMAS.get_or_init(schemas), input);
+});
