@@ -104,9 +104,6 @@ pub enum Coordinated {
     Done(Done),
     /// Another node coordinates (or coordinated) it; its record as last seen.
     Elsewhere(SharedRecord),
-    /// This node lost the job's lease (it was away longer than the lease): another node took
-    /// the job over. [`Cluster::coordinate`] then follows it; callers never see this.
-    Handed,
 }
 
 /// Becomes `Some(signal)` when the job is cancelled.
@@ -134,8 +131,8 @@ impl Cluster {
             let (c, id) = (self.clone(), job.id.clone());
             match self.call(async move { acquire(&c, &id).await })? {
                 Some(rev) => match self.run_held(job.clone(), plan, rev, progress.clone(), cancel.clone())? {
-                    Coordinated::Handed => continue,
-                    ended => return Ok(ended),
+                    None => continue, // the lease was lost: follow whoever holds it now
+                    Some(ended) => return Ok(ended),
                 },
                 None => {
                     if let Some(done) = self.follow(&job.id)? {
@@ -181,14 +178,14 @@ impl Cluster {
         rev: u64,
         progress: Arc<Progress>,
         cancel: Option<Cancel>,
-    ) -> Result<Coordinated, Error> {
+    ) -> Result<Option<Coordinated>, Error> {
         let span = tracing::info_span!("job", id = %job.id, node = %self.plan.node_id);
         let _enter = span.enter();
         let started = Instant::now();
         let (c, j, p) = (self.clone(), job.clone(), plan.clone());
         let record = match self.call(async move { prepare(&c, &j, &p).await }) {
             Ok(r) => r,
-            Err(e) => return self.fail(&job, None, e),
+            Err(e) => return self.fail(&job, None, e).map(Some),
         };
         let layout = record.layout.clone().expect("prepared records have a layout");
         tracing::info!(ranges = layout.count, "coordinating");
@@ -200,12 +197,12 @@ impl Cluster {
             Ok(Gathered::All(parts)) => parts,
             Ok(Gathered::LostLease) => {
                 tracing::warn!("lost the lease of the job (another node took it over); following it");
-                return Ok(Coordinated::Handed);
+                return Ok(None);
             }
             Ok(Gathered::Stopped) => {
                 tracing::info!("node leaving: the job is left to another node");
                 let record = self.shared(&job.id).unwrap_or(record);
-                return Ok(Coordinated::Elsewhere(record));
+                return Ok(Some(Coordinated::Elsewhere(record)));
             }
             Ok(Gathered::Cancelled) => {
                 let byte = progress.read().0;
@@ -219,14 +216,14 @@ impl Cluster {
                 self.settle(&job, &layout, record, Err(&e));
                 return Err(e);
             }
-            Err(e) => return self.fail(&job, Some(&layout), e),
+            Err(e) => return self.fail(&job, Some(&layout), e).map(Some),
         };
         match self.finish(plan, &layout, &parts, started) {
             Ok(done) => {
                 self.settle(&job, &layout, record, Ok(&done));
-                Ok(Coordinated::Done(done))
+                Ok(Some(Coordinated::Done(done)))
             }
-            Err(e) => self.fail(&job, Some(&layout), e),
+            Err(e) => self.fail(&job, Some(&layout), e).map(Some),
         }
     }
 

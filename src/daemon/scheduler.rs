@@ -406,14 +406,10 @@ impl Scheduler {
         (job.bytes, job.total_bytes, job.rows, job.rejected, job.restarts) =
             (bytes, total, rows, rejected, restarts);
         match result {
-            Ok(Coordinated::Elsewhere(_) | Coordinated::Handed) if stopping => {
+            Ok(Coordinated::Elsewhere(_)) if stopping => {
                 tracing::info!(job = %id, "left to the cluster for shutdown; another node finishes it");
                 let _ = save(&inner);
                 return;
-            }
-            Ok(Coordinated::Handed) => {
-                job.state = State::Failed;
-                job.error = Some("the job was handed to another node and could not be followed".into());
             }
             Ok(Coordinated::Elsewhere(record)) => {
                 job.state = match record.state.as_str() {
