@@ -21,6 +21,10 @@ use crate::tenths::Tenths;
 /// Block size of the scan: one bit per byte in a `u64` mask.
 const BLOCK: usize = 64;
 
+/// Most comma positions a line keeps: schemas whose analysed fields lie further right go to the
+/// reference parser whole (a fixed array lets the compiler drop the bounds checks).
+const MAX_CUTS: usize = 64;
+
 /// How the 64-byte blocks are classified; both give the same masks (see the tests), the choice
 /// exists so that the portable one is tested on machines that use the vector one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +89,6 @@ pub fn classify_simd(block: &[u8; BLOCK]) -> Masks {
     classify_scalar(block)
 }
 
-/// Bits `0..n` set (all of them for `n >= 64`).
-fn below(n: u32) -> u64 {
-    if n >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << n) - 1
-    }
-}
-
 /// Parses `data` like [`super::parse_chunk_reference`], with the given block kernel.
 pub fn parse_chunk_with(
     kernel: Kernel,
@@ -102,7 +97,7 @@ pub fn parse_chunk_with(
     schema: &Schema,
     at_end: bool,
 ) -> Parsed {
-    if schema.fields < 2 {
+    if schema.fields < 2 || schema.last_needed() >= MAX_CUTS {
         return super::parse_chunk_reference(data, first_line, schema, at_end);
     }
     let mut scan = Scan::new(data, first_line, schema, at_end);
@@ -124,7 +119,7 @@ struct Scan<'d, 's> {
     /// Commas seen in the current line.
     commas: usize,
     /// Positions of the current line's commas number `0..=last_needed`.
-    cuts: Vec<usize>,
+    cuts: [usize; MAX_CUTS],
     /// The current line contains a quote: the reference parser takes it.
     quoted: bool,
     last_needed: usize,
@@ -143,7 +138,7 @@ impl<'d, 's> Scan<'d, 's> {
             line_no: first_line,
             line_start: 0,
             commas: 0,
-            cuts: vec![0; last_needed + 1],
+            cuts: [0; MAX_CUTS],
             quoted: false,
             last_needed,
             last_date: DATE_CACHE_START,
@@ -177,25 +172,35 @@ impl<'d, 's> Scan<'d, 's> {
     /// Consumes one block's masks: commas go to the current line, each line break ends it.
     #[inline(always)]
     fn block(&mut self, base: usize, m: Masks) {
-        let (mut commas, mut newlines, mut seg) = (m.comma, m.newline, 0u32);
+        let (mut commas, mut newlines, mut quotes) = (m.comma, m.newline, m.quote);
         loop {
-            let end = if newlines == 0 { 64 } else { newlines.trailing_zeros() };
-            let mut mine = commas & below(end);
-            while mine != 0 && self.commas <= self.last_needed {
-                self.cuts[self.commas] = base + mine.trailing_zeros() as usize;
-                self.commas += 1;
-                mine &= mine - 1;
-            }
-            self.commas += mine.count_ones() as usize;
-            self.quoted |= m.quote & below(end) & !below(seg) != 0;
-            if end == 64 {
+            // The bits before the next line break (all of them if there is none), with no branch.
+            let before = newlines.wrapping_sub(1) & !newlines;
+            self.take_commas(base, commas & before);
+            self.quoted |= quotes & before != 0;
+            if newlines == 0 {
                 return;
             }
-            self.end_line(base + end as usize, true);
-            commas &= !below(end + 1);
+            self.end_line(base + newlines.trailing_zeros() as usize, true);
+            // Drop this line's bits: everything up to and including its line break.
+            let through = newlines ^ newlines.wrapping_sub(1);
+            commas &= !through;
+            quotes &= !through;
             newlines &= newlines - 1;
-            seg = end + 1;
         }
+    }
+
+    /// Adds a block's commas of the current line: the positions of those up to `last_needed`, the
+    /// count of all.
+    #[inline(always)]
+    fn take_commas(&mut self, base: usize, mut mine: u64) {
+        let mut n = self.commas;
+        while mine != 0 && n <= self.last_needed {
+            self.cuts[n % MAX_CUTS] = base + mine.trailing_zeros() as usize;
+            n += 1;
+            mine &= mine - 1;
+        }
+        self.commas = n + mine.count_ones() as usize;
     }
 
     /// Finishes the line that ends at `end` (its `\n`, or the end of the data).
@@ -238,8 +243,8 @@ impl<'d, 's> Scan<'d, 's> {
     /// `stop` (line ending removed).
     #[inline(always)]
     fn field(&self, index: usize, stop: usize) -> &'d [u8] {
-        let from = if index == 0 { self.line_start } else { self.cuts[index - 1] + 1 };
-        let to = if index < self.commas { self.cuts[index] } else { stop };
+        let from = if index == 0 { self.line_start } else { self.cuts[(index - 1) % MAX_CUTS] + 1 };
+        let to = if index < self.commas { self.cuts[index % MAX_CUTS] } else { stop };
         &self.data[from..to]
     }
 
@@ -291,20 +296,37 @@ fn time(bytes: &[u8]) -> Option<u16> {
 /// [`Tenths::parse`].
 #[inline(always)]
 fn tenths(bytes: &[u8]) -> Option<Tenths> {
+    match usual_tenths(bytes) {
+        Some(value) => Some(Tenths(value)),
+        None => Tenths::parse(bytes).ok(),
+    }
+}
+
+/// The value of `-?d{1,3}.d` or `-?d{1,3}` in tenths, one pattern per length (no loop), or `None`
+/// for any other spelling.
+#[inline(always)]
+fn usual_tenths(bytes: &[u8]) -> Option<i32> {
     let (negative, digits) = match bytes {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, bytes),
     };
-    let (int, frac) = match digits {
-        [int @ .., b'.', frac] => (int, frac.wrapping_sub(b'0')),
-        _ => (digits, 0),
+    let value = match *digits {
+        [a, b'.', f] => digit(a)? * 10 + digit(f)?,
+        [a, b, b'.', f] => digit(a)? * 100 + digit(b)? * 10 + digit(f)?,
+        [a] => digit(a)? * 10,
+        [a, b] => digit(a)? * 100 + digit(b)? * 10,
+        [a, b, c, b'.', f] => digit(a)? * 1000 + digit(b)? * 100 + digit(c)? * 10 + digit(f)?,
+        [a, b, c] => digit(a)? * 1000 + digit(b)? * 100 + digit(c)? * 10,
+        _ => return None,
     };
-    if (1..=3).contains(&int.len()) && frac < 10 && int.iter().all(u8::is_ascii_digit) {
-        let whole = int.iter().fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'));
-        let value = whole * 10 + i32::from(frac);
-        return Some(Tenths(if negative { -value } else { value }));
-    }
-    Tenths::parse(bytes).ok()
+    Some(if negative { -value } else { value })
+}
+
+/// The value of an ASCII digit.
+#[inline(always)]
+fn digit(b: u8) -> Option<i32> {
+    let d = b.wrapping_sub(b'0');
+    (d < 10).then_some(i32::from(d))
 }
 
 #[cfg(test)]
@@ -337,7 +359,9 @@ mod tests {
         }
         for n in [
             "1", "-1", "123", "1234", "1.", "-7.", "1.a", "12a", "-0", "-0.0", "0.0", "999.9", "-12.3", "12",
-            "1.25", "+1.0", "-.5", "1000.0", "", "-",
+            "1.25", "+1.0", "-.5", "1000.0", "", "-", ".5", "12.", "1.2.3", "-123.4", "123.4", "-1234",
+            "--1", "0.", "9.9", "99", "999", "-999.9", " 1.2", "1.2 ", "1e3", "1-2", "-1.-", "1..", "..1",
+            "-12.3.",
         ] {
             assert_eq!(tenths(n.as_bytes()), Tenths::parse(n.as_bytes()).ok(), "{n}");
         }
