@@ -22,6 +22,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod plots;
 pub mod progress;
+pub mod recycle;
 pub mod report;
 pub mod schema;
 pub mod source;

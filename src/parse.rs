@@ -65,6 +65,18 @@ pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) 
     fast::parse_chunk_with(fast::Kernel::Simd, data, first_line, schema, at_end)
 }
 
+/// [`parse_chunk`], filling `readings` (cleared first) instead of a new vector: the parse workers
+/// pass one that went round before ([`crate::recycle`]), so its pages are not faulted in again.
+pub fn parse_chunk_into(
+    data: &[u8],
+    first_line: u64,
+    schema: &Schema,
+    at_end: bool,
+    readings: Vec<Reading>,
+) -> Parsed {
+    fast::parse_chunk_into(fast::Kernel::Simd, data, first_line, schema, at_end, readings)
+}
+
 /// The reference parser: a line at a time, splitting each on commas with a byte loop.
 ///
 /// Kept simple on purpose: it is the oracle the fast path is tested and fuzzed against, and the

@@ -15,7 +15,8 @@ use crate::actors::backpressure::Ticket;
 use crate::actors::router::{ParsedChunk, Router};
 use crate::chunk::Chunk;
 use crate::error::Error;
-use crate::parse::parse_chunk;
+use crate::parse::{parse_chunk_into, Reading};
+use crate::recycle::Recycler;
 use crate::schema::Schema;
 
 /// A chunk to parse.
@@ -49,12 +50,15 @@ impl ParsePool {
         faults: Arc<crate::faults::Faults>,
     ) -> ParsePool {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        // Every chunk in flight may hold a readings vector; keep that many for reuse.
+        let recycler = Recycler::new(capacity.max(1) + workers.max(1));
         let workers = (0..workers.max(1))
             .map(|i| {
                 let (rx, router, fatal, faults) = (rx.clone(), router.clone(), fatal.clone(), faults.clone());
+                let recycler = recycler.clone();
                 std::thread::Builder::new()
                     .name(format!("wxflow-parse-{i}"))
-                    .spawn(move || work(&rx, &router, &fatal, &faults))
+                    .spawn(move || work(&rx, &router, &fatal, &faults, &recycler))
                     .expect("spawning a parse thread")
             })
             .collect();
@@ -80,6 +84,7 @@ fn work(
     router: &Addr<Router>,
     fatal: &tokio::sync::mpsc::Sender<Error>,
     faults: &crate::faults::Faults,
+    recycler: &Recycler<Reading>,
 ) {
     for job in rx {
         let chunk = &job.chunk;
@@ -88,12 +93,14 @@ fn work(
                 .entered();
         let parsed = catch_unwind(AssertUnwindSafe(|| {
             faults.on_chunk("parser", chunk.seq);
-            parse_chunk(&chunk.data, chunk.first_line, &job.schema, job.at_end)
+            let readings = recycler.take(chunk.data.len() / 64 + 1);
+            parse_chunk_into(&chunk.data, chunk.first_line, &job.schema, job.at_end, readings)
         }));
         match parsed {
-            Ok(parsed) => router.do_send(ParsedChunk {
+            Ok(mut parsed) => router.do_send(ParsedChunk {
                 span: chunk.span(job.at_end),
                 epoch: job.epoch,
+                readings: recycler.lend(std::mem::take(&mut parsed.readings)),
                 parsed,
                 ticket: job.ticket,
             }),

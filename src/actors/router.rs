@@ -1,7 +1,7 @@
 //! The router: fans each parsed chunk out to the task actors and the checkpoint actor.
 //!
 //! Readings are shared behind one `Arc`, so fan-out costs one message per consumer per chunk and
-//! never copies rows. Epoch closes from the fetcher are fanned out the same way.
+//! never copies rows; the last task actor to drop them sends the vector back to the parse workers. Epoch closes from the fetcher are fanned out the same way.
 
 use std::sync::Arc;
 
@@ -14,7 +14,8 @@ use crate::actors::supervisor::{guarded, Failures};
 use crate::actors::task::Absorb;
 use crate::chunk::Span;
 use crate::faults::Faults;
-use crate::parse::Parsed;
+use crate::parse::{Parsed, Reading};
+use crate::recycle::Recycled;
 
 /// A chunk after parsing, sent by a parse worker.
 pub struct ParsedChunk {
@@ -22,7 +23,9 @@ pub struct ParsedChunk {
     pub span: Span,
     /// Epoch of the chunk.
     pub epoch: u64,
-    /// Readings, rejects and counts.
+    /// The readings, in a vector that goes back to the parse workers after use.
+    pub readings: Recycled<Reading>,
+    /// Rejects and counts (its `readings` are in the field above).
     pub parsed: Parsed,
     /// Admission ticket.
     pub ticket: Arc<Ticket>,
@@ -54,7 +57,8 @@ impl Router {
     fn route(&self, msg: ParsedChunk) {
         let span = msg.span;
         self.faults.on_chunk("router", span.seq);
-        let Parsed { readings, rejects, blank, lines } = msg.parsed;
+        let Parsed { rejects, blank, lines, .. } = msg.parsed;
+        let readings = msg.readings;
         let processed = readings.len() as u64;
         let absorb =
             Absorb { span, epoch: msg.epoch, readings: Arc::new(readings), ticket: msg.ticket.clone() };

@@ -25,6 +25,7 @@ use crate::chunk::Span;
 use crate::error::Error;
 use crate::faults::Faults;
 use crate::parse::Reading;
+use crate::recycle::Recycled;
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
 use crate::tasks::window::Window;
@@ -37,8 +38,8 @@ pub struct Absorb {
     pub span: Span,
     /// Epoch the chunk belongs to.
     pub epoch: u64,
-    /// The readings.
-    pub readings: Arc<Vec<Reading>>,
+    /// The readings (back to the parse workers when the last task actor drops them).
+    pub readings: Arc<Recycled<Reading>>,
     /// Held until this consumer is done with the chunk.
     pub ticket: Arc<Ticket>,
 }

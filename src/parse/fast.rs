@@ -97,10 +97,24 @@ pub fn parse_chunk_with(
     schema: &Schema,
     at_end: bool,
 ) -> Parsed {
+    parse_chunk_into(kernel, data, first_line, schema, at_end, Vec::new())
+}
+
+/// [`parse_chunk_with`], filling `readings` (cleared first) rather than a new vector.
+pub fn parse_chunk_into(
+    kernel: Kernel,
+    data: &[u8],
+    first_line: u64,
+    schema: &Schema,
+    at_end: bool,
+    mut readings: Vec<Reading>,
+) -> Parsed {
     if schema.fields < 2 || schema.last_needed() >= MAX_CUTS {
         return super::parse_chunk_reference(data, first_line, schema, at_end);
     }
-    let mut scan = Scan::new(data, first_line, schema, at_end);
+    readings.clear();
+    readings.reserve(data.len() / 64 + 1);
+    let mut scan = Scan::new(data, first_line, schema, at_end, readings);
     match kernel {
         Kernel::Scalar => scan.run(classify_scalar),
         Kernel::Simd => scan.run(classify_simd),
@@ -128,13 +142,19 @@ struct Scan<'d, 's> {
 }
 
 impl<'d, 's> Scan<'d, 's> {
-    fn new(data: &'d [u8], first_line: u64, schema: &'s Schema, at_end: bool) -> Scan<'d, 's> {
+    fn new(
+        data: &'d [u8],
+        first_line: u64,
+        schema: &'s Schema,
+        at_end: bool,
+        readings: Vec<Reading>,
+    ) -> Scan<'d, 's> {
         let last_needed = schema.last_needed();
         Scan {
             data,
             schema,
             at_end,
-            parsed: Parsed { readings: Vec::with_capacity(data.len() / 64 + 1), ..Parsed::default() },
+            parsed: Parsed { readings, ..Parsed::default() },
             line_no: first_line,
             line_start: 0,
             commas: 0,

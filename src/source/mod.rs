@@ -13,6 +13,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::durable::SourceIdentity;
 use crate::error::SourceError;
+use crate::recycle::Recycler;
 
 pub mod range;
 mod segmented;
@@ -198,13 +199,20 @@ async fn open_file(
 ///
 /// The kernel copies straight into the block's buffer (`read_to_end` fills spare capacity without
 /// zeroing it) and the block is handed on without further copies; only the partial line at its
-/// end is copied into the next buffer. The chunker takes such blocks as whole chunks. Two blocks
-/// at most wait in the channel, so a stalled pipeline stops the reads.
+/// end is copied into the next buffer, and buffers are recycled ([`crate::recycle`]). The
+/// chunker takes such blocks as whole chunks. Two blocks at most wait in the channel, so a stalled
+/// pipeline stops the reads.
 fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String, offset: u64) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
     let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
-        let mut blocks =
-            AlignedBlocks { reader, block: block.max(1), tail: Bytes::new(), offset, eof: false };
+        let mut blocks = AlignedBlocks {
+            reader,
+            block: block.max(1),
+            tail: Bytes::new(),
+            offset,
+            eof: false,
+            buffers: Recycler::new(KEEP_BUFFERS),
+        };
         while let Some(item) = blocks.next_block(&what) {
             if tx.blocking_send(item).is_err() {
                 return;
@@ -219,6 +227,14 @@ fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String,
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
+/// Most idle read buffers [`read_aligned`] keeps for reuse: more than the chunks a pipeline holds
+/// at its default bounds (8 in flight, 2 queued blocks), so none is freed in a steady run.
+const KEEP_BUFFERS: usize = 16;
+
+/// Room kept in each read buffer beyond the block for the partial line carried over, so that a
+/// recycled buffer rarely has to grow.
+const TAIL_ROOM: usize = 64 * 1024;
+
 /// The state of [`read_aligned`]'s thread.
 struct AlignedBlocks<R> {
     reader: R,
@@ -226,6 +242,7 @@ struct AlignedBlocks<R> {
     tail: Bytes,
     offset: u64,
     eof: bool,
+    buffers: Recycler<u8>,
 }
 
 impl<R: Read> AlignedBlocks<R> {
@@ -237,7 +254,7 @@ impl<R: Read> AlignedBlocks<R> {
                 let rest = std::mem::take(&mut self.tail);
                 return (!rest.is_empty()).then_some(Ok(rest));
             }
-            let mut buf = Vec::with_capacity(self.tail.len() + self.block);
+            let mut buf = self.buffers.take(self.tail.len().max(TAIL_ROOM) + self.block);
             buf.extend_from_slice(&self.tail);
             let got = match (&mut self.reader).take(self.block as u64).read_to_end(&mut buf) {
                 Ok(n) => n,
@@ -253,7 +270,7 @@ impl<R: Read> AlignedBlocks<R> {
                 }
             };
             self.eof = got < self.block;
-            let data = Bytes::from(buf);
+            let data = Bytes::from_owner(self.buffers.lend(buf));
             let cut = match memchr::memrchr(b'\n', &data) {
                 Some(pos) if !self.eof => pos + 1,
                 None if !self.eof && data.len() < 2 * self.block => {
