@@ -93,7 +93,7 @@ fn work(
                 .entered();
         let parsed = catch_unwind(AssertUnwindSafe(|| {
             faults.on_chunk("parser", chunk.seq);
-            let readings = recycler.take(chunk.data.len() / 64 + 1);
+            let readings = recycler.take(0); // parse_chunk_into reserves what the chunk needs
             parse_chunk_into(&chunk.data, chunk.first_line, &job.schema, job.at_end, readings)
         }));
         match parsed {

@@ -1,7 +1,8 @@
 //! The router: fans each parsed chunk out to the task actors and the checkpoint actor.
 //!
 //! Readings are shared behind one `Arc`, so fan-out costs one message per consumer per chunk and
-//! never copies rows; the last task actor to drop them sends the vector back to the parse workers. Epoch closes from the fetcher are fanned out the same way.
+//! never copies rows; the last task actor to drop them sends the vector back to the parse
+//! workers. Epoch closes from the fetcher are fanned out the same way.
 
 use std::sync::Arc;
 
