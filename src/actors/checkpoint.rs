@@ -19,7 +19,7 @@ use crate::actors::backpressure::Ticket;
 use crate::actors::epoch::CloseEpoch;
 use crate::actors::supervisor::guarded;
 use crate::actors::task::{EpochPartial, Partial};
-use crate::durable::store::Store;
+use crate::durable::store::{Staged, Store};
 use crate::durable::{Position, Snapshot, SourceIdentity, FORMAT_VERSION};
 use crate::error::OutputError;
 use crate::output::RejectsWriter;
@@ -171,6 +171,8 @@ pub struct Checkpoint {
     progress: Arc<Progress>,
     durability: Durability,
     written: u64,
+    /// The fsyncs of the checkpoint written last, running on a thread of their own.
+    syncing: Option<Syncing>,
 }
 
 /// Where a checkpoint actor starts: the beginning of the input, or a resumed snapshot.
@@ -214,6 +216,7 @@ impl Checkpoint {
             progress,
             durability,
             written: 0,
+            syncing: None,
         }
     }
 
@@ -300,6 +303,11 @@ impl Checkpoint {
     /// Writes a snapshot of the committed states at `mark`; a failure is logged, not fatal: the
     /// previous checkpoint stays valid and the run goes on.
     fn write(&mut self, mark: Mark) {
+        // The previous checkpoint must be on disk before this one pushes it to `previous`.
+        if let Err(e) = self.synced() {
+            self.fail(e);
+            return;
+        }
         let d = &self.durability;
         let (Some(identity), Some((header, leading_blank))) = (d.facts.identity.get(), d.facts.header.get())
         else {
@@ -336,24 +344,34 @@ impl Checkpoint {
             forecast: self.committed.forecast.clone(),
         };
         drop(record);
-        match d.faults.on_checkpoint_write().and_then(|()| d.store.save(&snapshot)) {
-            Ok(bytes) => {
+        match d.faults.on_checkpoint_write().and_then(|()| d.store.stage(&snapshot)) {
+            Ok(staged) => {
                 self.written += 1;
                 tracing::debug!(
                     byte = mark.position.byte,
                     line = mark.position.line,
-                    bytes,
+                    bytes = staged.bytes,
                     "checkpoint written"
                 );
+                self.syncing = Some(Syncing::start(staged));
             }
-            Err(e) => {
-                // A failure of the checkpoint actor: the previous checkpoint stays valid and
-                // supervision restarts the pipeline from it.
-                let detail = format!("writing a checkpoint in {} failed: {e}", d.store.dir().display());
-                tracing::error!(actor = "checkpoint", "actor failed: {detail}");
-                let _ = d.failures.try_send(crate::error::Error::ActorFailed { actor: "checkpoint", detail });
-            }
+            Err(e) => self.fail(e),
         }
+    }
+
+    /// Waits for the fsyncs of the checkpoint written last (done long since, usually: a
+    /// checkpoint interval is tens of milliseconds of input, an fsync 1-3 ms).
+    fn synced(&mut self) -> std::io::Result<()> {
+        self.syncing.take().map_or(Ok(()), Syncing::wait)
+    }
+
+    /// A failure of the checkpoint actor: the previous checkpoint stays valid and supervision
+    /// restarts the pipeline from it.
+    fn fail(&self, e: std::io::Error) {
+        let d = &self.durability;
+        let detail = format!("writing a checkpoint in {} failed: {e}", d.store.dir().display());
+        tracing::error!(actor = "checkpoint", "actor failed: {detail}");
+        let _ = d.failures.try_send(crate::error::Error::ActorFailed { actor: "checkpoint", detail });
     }
 
     fn answer(&mut self) {
@@ -368,6 +386,15 @@ impl Checkpoint {
     fn finish(&mut self) -> Result<CheckpointReport, OutputError> {
         if let Some(e) = self.failure.take() {
             return Err(e);
+        }
+        if let Err(source) = self.synced() {
+            let path = self.durability.store.dir().to_path_buf();
+            if self.stopping {
+                // The run stops on the promise that its checkpoint is saved: it is not.
+                return Err(OutputError::Write { path, source });
+            }
+            // A finished job discards its checkpoints anyway.
+            tracing::warn!("syncing the last checkpoint in {} failed: {source}", path.display());
         }
         let mut writer = self.writer.take().expect("checkpoint finished twice");
         let rejects_path = if self.stopping {
@@ -386,6 +413,40 @@ impl Checkpoint {
             states: self.committed.clone(),
             checkpoints: self.durability.checkpoints_before + self.written,
         })
+    }
+}
+
+/// The fsyncs of a staged checkpoint: running on a thread of their own, so that the actor thread,
+/// which the task actors share, does not wait for the disk; or done in place if no thread starts.
+enum Syncing {
+    Aside(std::thread::JoinHandle<std::io::Result<()>>),
+    Done(std::io::Result<()>),
+}
+
+impl Syncing {
+    fn start(staged: Staged) -> Syncing {
+        // The checkpoint goes over a channel so that it is not lost with the closure if the
+        // thread cannot be started.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(1);
+        let spawned = std::thread::Builder::new()
+            .name("wxflow-fsync".into())
+            .spawn(move || rx.recv().map_err(|_| std::io::Error::other("no checkpoint to sync"))?.sync());
+        match spawned {
+            Ok(handle) => {
+                let _ = tx.send(staged);
+                Syncing::Aside(handle)
+            }
+            Err(_) => Syncing::Done(staged.sync()),
+        }
+    }
+
+    fn wait(self) -> std::io::Result<()> {
+        match self {
+            Syncing::Aside(handle) => {
+                handle.join().unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
+            }
+            Syncing::Done(result) => result,
+        }
     }
 }
 
