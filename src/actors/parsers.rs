@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::parse::{parse_chunk_into, Reading};
 use crate::recycle::Recycler;
 use crate::schema::Schema;
+use crate::tasks::DaySpan;
 
 /// A chunk to parse.
 pub struct ParseJob {
@@ -100,6 +101,7 @@ fn work(
             Ok(mut parsed) => router.do_send(ParsedChunk {
                 span: chunk.span(job.at_end),
                 epoch: job.epoch,
+                days: DaySpan::of(&parsed.readings),
                 readings: recycler.lend(std::mem::take(&mut parsed.readings)),
                 parsed,
                 ticket: job.ticket,

@@ -17,6 +17,7 @@ use crate::chunk::Span;
 use crate::faults::Faults;
 use crate::parse::{Parsed, Reading};
 use crate::recycle::Recycled;
+use crate::tasks::DaySpan;
 
 /// A chunk after parsing, sent by a parse worker.
 pub struct ParsedChunk {
@@ -26,6 +27,8 @@ pub struct ParsedChunk {
     pub epoch: u64,
     /// The readings, in a vector that goes back to the parse workers after use.
     pub readings: Recycled<Reading>,
+    /// Their earliest and latest day.
+    pub days: Option<DaySpan>,
     /// Rejects and counts (its `readings` are in the field above).
     pub parsed: Parsed,
     /// Admission ticket.
@@ -61,8 +64,13 @@ impl Router {
         let Parsed { rejects, blank, lines, .. } = msg.parsed;
         let readings = msg.readings;
         let processed = readings.len() as u64;
-        let absorb =
-            Absorb { span, epoch: msg.epoch, readings: Arc::new(readings), ticket: msg.ticket.clone() };
+        let absorb = Absorb {
+            span,
+            epoch: msg.epoch,
+            readings: Arc::new(readings),
+            days: msg.days,
+            ticket: msg.ticket.clone(),
+        };
         for (task, _) in &self.tasks {
             task.do_send(absorb.clone());
         }

@@ -29,7 +29,7 @@ use crate::recycle::Recycled;
 use crate::tasks::forecast::Forecast;
 use crate::tasks::hottest::Hottest;
 use crate::tasks::window::Window;
-use crate::tasks::Analysis;
+use crate::tasks::{Analysis, DaySpan};
 
 /// One parsed chunk's readings, shared by all task actors without copying.
 #[derive(Clone)]
@@ -40,6 +40,8 @@ pub struct Absorb {
     pub epoch: u64,
     /// The readings (back to the parse workers when the last task actor drops them).
     pub readings: Arc<Recycled<Reading>>,
+    /// Their earliest and latest day, so that the window and the forecast skip most chunks.
+    pub days: Option<DaySpan>,
     /// Held until this consumer is done with the chunk.
     pub ticket: Arc<Ticket>,
 }
@@ -156,13 +158,19 @@ impl<A: TaskState> TaskActor<A> {
     }
 
     /// Folds one chunk into its epoch's partial; a panic comes back as its message.
-    fn absorb(&mut self, epoch: u64, span: Span, readings: &[Reading]) -> Result<(), String> {
+    fn absorb(
+        &mut self,
+        epoch: u64,
+        span: Span,
+        readings: &[Reading],
+        days: Option<DaySpan>,
+    ) -> Result<(), String> {
         let open = open_epoch(&mut self.epochs, &self.empty, epoch);
         open.spans.push(span);
         let (name, faults) = (self.name, &self.w.faults);
         catch_panic(|| {
             faults.on_chunk(name, span.seq);
-            open.partial.absorb(readings);
+            open.partial.absorb_within(readings, days);
         })?;
         open.absorbed += 1;
         Ok(())
@@ -241,7 +249,7 @@ impl<A: TaskState> TaskActor<A> {
                 None => return Err(CatchUp::Unreadable("the replay stopped early".into())),
             };
             debug_assert_eq!(got, span);
-            if let Err(again) = self.absorb(epoch, span, &readings) {
+            if let Err(again) = self.absorb(epoch, span, &readings, DaySpan::of(&readings)) {
                 // The chunks not replayed yet are still lost: the next restart reads them too.
                 for (epoch, span) in pending {
                     open_epoch(&mut self.epochs, &self.empty, epoch).spans.push(span);
@@ -279,7 +287,7 @@ impl<A: TaskState> Handler<Absorb> for TaskActor<A> {
         if self.broken {
             return; // gave up: the job is stopping or restarting the pipeline
         }
-        if let Err(detail) = self.absorb(msg.epoch, msg.span, &msg.readings) {
+        if let Err(detail) = self.absorb(msg.epoch, msg.span, &msg.readings, msg.days) {
             tracing::error!(actor = self.name, "actor failed: {detail}");
             self.recover(detail);
         }

@@ -161,6 +161,13 @@ impl Analysis for Forecast {
         }
     }
 
+    fn days(&self) -> Option<(Day, Day)> {
+        // An empty window (0 days) gives an empty range: every batch is skipped, as none of its
+        // readings would be kept.
+        let p = &self.params;
+        Some((p.first, Day(p.first.0 + p.days as i32 - 1)))
+    }
+
     fn merge(&mut self, other: Self) {
         for (day, d) in other.days {
             let mine = self.days.entry(day).or_default();

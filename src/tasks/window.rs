@@ -129,6 +129,10 @@ impl Analysis for Window {
         }
     }
 
+    fn days(&self) -> Option<(Day, Day)> {
+        Some((self.params.first, self.params.last))
+    }
+
     fn merge(&mut self, other: Self) {
         self.hits.extend(other.hits);
         self.all.extend(other.all);
