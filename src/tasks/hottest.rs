@@ -40,6 +40,21 @@ impl DayMax {
     }
 }
 
+/// A reading's value and time as one number whose maximum is [`DayMax::combine`]'s choice: the
+/// higher value, then the earlier minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RunKey(i64);
+
+impl RunKey {
+    fn of(r: &Reading) -> RunKey {
+        RunKey((i64::from(r.outside.0) << 16) + i64::from(u16::MAX - r.minute))
+    }
+
+    fn day_max(self) -> DayMax {
+        DayMax { max: Tenths((self.0 >> 16) as i32), minute: u16::MAX - (self.0 & 0xffff) as u16 }
+    }
+}
+
 /// Days per storage block: 64 days of 8 bytes, one small allocation per two months.
 const BLOCK: i32 = 64;
 
@@ -116,21 +131,20 @@ impl Packed {
 impl Analysis for Hottest {
     fn absorb(&mut self, readings: &[Reading]) {
         // Readings of one day are usually adjacent: fold runs locally, touch the map once per run.
-        let mut run: Option<(Day, DayMax)> = None;
-        for r in readings {
-            let here = DayMax { max: r.outside, minute: r.minute };
-            run = match run {
-                Some((day, best)) if day == r.day => Some((day, best.combine(here))),
-                Some((day, best)) => {
-                    self.insert(day, best);
-                    Some((r.day, here))
-                }
-                None => Some((r.day, here)),
-            };
+        // Within a run the fold is a plain maximum of a key (a conditional move, no branch on the
+        // temperatures, which a branch predictor cannot guess).
+        let Some(first) = readings.first() else { return };
+        let (mut day, mut best) = (first.day, RunKey::of(first));
+        for r in &readings[1..] {
+            let key = RunKey::of(r);
+            if r.day == day {
+                best = best.max(key);
+            } else {
+                self.insert(day, best.day_max());
+                (day, best) = (r.day, key);
+            }
         }
-        if let Some((day, best)) = run {
-            self.insert(day, best);
-        }
+        self.insert(day, best.day_max());
     }
 
     fn merge(&mut self, other: Self) {
@@ -255,6 +269,32 @@ mod tests {
     fn r(day: u32, minute: u16, t: i32) -> Reading {
         let day = Day::from_ymd(2006, 6, day).unwrap();
         Reading { line: 0, day, minute, outside: Tenths(t), hi: Tenths(t), low: Tenths(t) }
+    }
+
+    #[test]
+    fn folding_runs_equals_combining_reading_by_reading() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..200 {
+            let readings: Vec<Reading> = (0..next(300))
+                .map(|_| {
+                    let t = next(41) as i32 - 20 + if next(50) == 0 { -999_999 } else { 0 };
+                    r(1 + next(3) as u32, next(1440) as u16, t)
+                })
+                .collect();
+            let mut one_by_one = Hottest::default();
+            for r in &readings {
+                one_by_one.insert(r.day, DayMax { max: r.outside, minute: r.minute });
+            }
+            let mut folded = Hottest::default();
+            folded.absorb(&readings);
+            assert_eq!(folded, one_by_one, "{readings:?}");
+        }
     }
 
     #[test]
