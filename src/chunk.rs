@@ -55,6 +55,8 @@ pub struct Span {
 #[derive(Debug)]
 pub struct Chunker {
     buf: BytesMut,
+    /// Line breaks in `buf`, counted as blocks are copied in (while they are in the cache).
+    breaks: u64,
     aligned: Option<Bytes>,
     target: usize,
     max_line: usize,
@@ -68,6 +70,7 @@ impl Chunker {
     pub fn new(target: usize, max_line: usize, offset: u64, line: u64) -> Chunker {
         Chunker {
             buf: BytesMut::new(),
+            breaks: 0,
             aligned: None,
             target: target.max(1),
             max_line,
@@ -88,6 +91,7 @@ impl Chunker {
         self.flush_aligned();
         self.make_room(block.len());
         self.buf.extend_from_slice(block);
+        self.breaks += breaks_in(block);
     }
 
     /// Makes room for `more` bytes. When the buffer is full it is replaced by one with room for a
@@ -116,6 +120,7 @@ impl Chunker {
     fn flush_aligned(&mut self) {
         if let Some(block) = self.aligned.take() {
             self.buf.extend_from_slice(&block);
+            self.breaks += breaks_in(&block);
         }
     }
 
@@ -151,7 +156,10 @@ impl Chunker {
     pub fn take_line(&mut self) -> Result<Option<Bytes>, DataError> {
         self.flush_aligned();
         match memchr::memchr(b'\n', &self.buf) {
-            Some(pos) => Ok(Some(self.split(pos + 1, 1))),
+            Some(pos) => {
+                self.breaks -= 1;
+                Ok(Some(self.split(pos + 1, 1)))
+            }
             None => self.check_line_length().map(|()| None),
         }
     }
@@ -184,8 +192,16 @@ impl Chunker {
         (!self.buf.is_empty()).then(|| self.chunk(self.buf.len()))
     }
 
+    /// Cuts the first `len` bytes of the buffer. Its line breaks were counted as they came in, so
+    /// only the smaller side of the cut is counted again (on a download, the bytes after the cut:
+    /// part of one network read). Counting the whole chunk here instead, out of the cache, took 5%
+    /// of a download's samples, on the thread that also receives it.
     fn chunk(&mut self, len: usize) -> Chunk {
-        let lines = count_lines(&self.buf[..len]);
+        let (head, rest) = self.buf.split_at(len);
+        let breaks = if head.len() <= rest.len() { breaks_in(head) } else { self.breaks - breaks_in(rest) };
+        debug_assert_eq!(breaks, breaks_in(head), "line breaks miscounted");
+        self.breaks -= breaks;
+        let lines = breaks + u64::from(head.last().is_some_and(|&b| b != b'\n'));
         let (offset, first_line) = (self.offset, self.line);
         let data = self.split(len, lines);
         self.numbered(offset, first_line, data)
@@ -237,8 +253,12 @@ pub fn cut_point(buf: &[u8], target: usize) -> Option<usize> {
 
 /// Number of lines in `data`: line breaks, plus one for a final line without a break.
 pub fn count_lines(data: &[u8]) -> u64 {
-    let breaks = memchr::memchr_iter(b'\n', data).count() as u64;
-    breaks + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+    breaks_in(data) + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+}
+
+/// Number of line breaks in `data`.
+fn breaks_in(data: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', data).count() as u64
 }
 
 #[cfg(test)]
