@@ -21,6 +21,12 @@ pub struct Recycler<T> {
     free: Receiver<Vec<T>>,
 }
 
+impl<T> std::fmt::Debug for Recycler<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recycler").field("idle", &self.free.len()).finish()
+    }
+}
+
 impl<T: Send + 'static> Recycler<T> {
     /// A recycler that keeps at most `keep` idle buffers; more are freed.
     pub fn new(keep: usize) -> Recycler<T> {
@@ -43,6 +49,12 @@ impl<T: Send + 'static> Recycler<T> {
     /// Lends `buf` out; it comes back here when the [`Recycled`] is dropped.
     pub fn lend(&self, buf: Vec<T>) -> Recycled<T> {
         Recycled { buf, home: self.home.clone() }
+    }
+
+    /// Keeps `buf`, which nobody else holds, for a later [`Recycler::take`] (or frees it if the
+    /// recycler is full).
+    pub fn give_back(&self, buf: Vec<T>) {
+        let _ = self.home.try_send(buf);
     }
 }
 
