@@ -118,8 +118,8 @@ impl Chunker {
     /// Copies `block` into the buffer, counting its line breaks while they are in the cache.
     fn append(&mut self, block: &[u8]) {
         if self.buf.capacity() - self.buf.len() < block.len() {
-            // Full (a long line, or a read larger than a chunk): a larger buffer, the bytes
-            // moved over once.
+            // None yet (after a freeze), or full (a long line, or a read larger than a chunk):
+            // one from the recycler, the bytes moved over once.
             let mut larger = self.buffers.take(self.room().max(self.buf.len() + block.len()));
             larger.extend_from_slice(&self.buf);
             self.buffers.give_back(std::mem::replace(&mut self.buf, larger));
@@ -133,11 +133,11 @@ impl Chunker {
         self.target + self.target / 2
     }
 
-    /// Freezes the buffer into `ready`, to cut chunks from it without copying; a new one follows.
+    /// Freezes the buffer into `ready`, to cut chunks from it without copying; the next input
+    /// goes into another one (taken by `append`).
     fn freeze(&mut self) {
         debug_assert!(self.ready.is_empty());
-        let next = self.buffers.take(self.room());
-        self.ready = Bytes::from_owner(self.buffers.lend(std::mem::replace(&mut self.buf, next)));
+        self.ready = Bytes::from_owner(self.buffers.lend(std::mem::take(&mut self.buf)));
         self.ready_breaks = std::mem::take(&mut self.breaks);
     }
 
@@ -228,20 +228,19 @@ impl Chunker {
             if let Some(block) = self.aligned.take() {
                 return Ok(Some(self.chunk_from(block)));
             }
-            if self.buf.len() < self.target {
-                return Ok(None);
+            match cut_point(&self.buf, self.target) {
+                Some(_) => self.freeze(),
+                // A line not ended yet: it waits for more input, unless it is already too long.
+                None if self.buf.len() >= self.target => return self.check_line_length().map(|()| None),
+                None => return Ok(None),
             }
-            self.freeze();
         }
         match cut_point(&self.ready, self.target) {
             Some(cut) => Ok(Some(self.cut_ready(cut))),
             None => {
-                // Less than a chunk, or a line not ended yet: it waits for more input.
+                // Less than a chunk left after the cuts: it waits in front of the next input.
                 self.thaw();
-                match self.buf.len() >= self.target {
-                    true => self.check_line_length().map(|()| None),
-                    false => Ok(None),
-                }
+                Ok(None)
             }
         }
     }
@@ -280,8 +279,7 @@ impl Chunker {
     fn whole_buffer(&mut self) -> Chunk {
         let lines = self.breaks + u64::from(self.buf.last().is_some_and(|&b| b != b'\n'));
         self.breaks = 0;
-        let next = self.buffers.take(self.room());
-        let data = Bytes::from_owner(self.buffers.lend(std::mem::replace(&mut self.buf, next)));
+        let data = Bytes::from_owner(self.buffers.lend(std::mem::take(&mut self.buf)));
         let (offset, first_line) = (self.offset, self.line);
         self.advance(data.len(), lines);
         self.numbered(offset, first_line, data)

@@ -52,9 +52,11 @@ impl<T: Send + 'static> Recycler<T> {
     }
 
     /// Keeps `buf`, which nobody else holds, for a later [`Recycler::take`] (or frees it if the
-    /// recycler is full).
+    /// recycler is full); one that never allocated is not worth a place.
     pub fn give_back(&self, buf: Vec<T>) {
-        let _ = self.home.try_send(buf);
+        if buf.capacity() > 0 {
+            let _ = self.home.try_send(buf);
+        }
     }
 }
 
