@@ -62,7 +62,7 @@ pub struct Parsed {
 /// reported as possibly truncated. Runs the fast scanner ([`fast`]); the result is identical to
 /// [`parse_chunk_reference`] for every input.
 pub fn parse_chunk(data: &[u8], first_line: u64, schema: &Schema, at_end: bool) -> Parsed {
-    fast::parse_chunk_with(fast::Kernel::Simd, data, first_line, schema, at_end)
+    fast::parse_chunk_with(fast::Kernel::best(), data, first_line, schema, at_end)
 }
 
 /// [`parse_chunk`], filling `readings` (cleared first) instead of a new vector: the parse workers
@@ -74,7 +74,7 @@ pub fn parse_chunk_into(
     at_end: bool,
     readings: Vec<Reading>,
 ) -> Parsed {
-    fast::parse_chunk_into(fast::Kernel::Simd, data, first_line, schema, at_end, readings)
+    fast::parse_chunk_into(fast::Kernel::best(), data, first_line, schema, at_end, readings)
 }
 
 /// The reference parser: a line at a time, splitting each on commas with a byte loop.

@@ -5,7 +5,7 @@
 //! run exactly the same comparison, and so that an input the fuzzer saved replays in `cargo test`
 //! exactly as the fuzzer ran it ([`decode_case`]).
 
-use super::fast::{classify_scalar, classify_simd, parse_chunk_with, Kernel};
+use super::fast::{classify_scalar, parse_chunk_with, Kernel};
 use super::{parse_chunk, parse_chunk_reference, Parsed};
 use crate::config::Columns;
 use crate::schema::{parse_header, Schema};
@@ -45,18 +45,20 @@ pub fn check(schema: &Schema, data: &[u8], cuts: &[usize], first_line: u64) {
         let want = parse_chunk_reference(piece, line, schema, at_end);
         let counted = want.readings.len() as u64 + want.rejects.len() as u64 + want.blank;
         assert_eq!(want.lines, counted, "reference: lines != readings + rejects + blank on {piece:?}");
-        for (name, got) in [
-            ("parse_chunk", parse_chunk(piece, line, schema, at_end)),
-            ("scalar kernel", parse_chunk_with(Kernel::Scalar, piece, line, schema, at_end)),
-        ] {
-            assert_same(name, &want, &got, piece);
+        assert_same("parse_chunk", &want, &parse_chunk(piece, line, schema, at_end), piece);
+        for kernel in Kernel::all_available().into_iter().filter(|&k| k != Kernel::best()) {
+            let got = parse_chunk_with(kernel, piece, line, schema, at_end);
+            assert_same(&format!("the {kernel:?} kernel"), &want, &got, piece);
         }
         line += want.lines;
         from = to;
     }
     for block in data.chunks_exact(64) {
         let block: &[u8; 64] = block.try_into().expect("a 64-byte block");
-        assert_eq!(classify_simd(block), classify_scalar(block), "block masks differ on {block:?}");
+        for kernel in Kernel::all_available() {
+            let masks = kernel.classify(block);
+            assert_eq!(masks, Some(classify_scalar(block)), "{kernel:?} block masks differ on {block:?}");
+        }
     }
 }
 

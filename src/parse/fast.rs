@@ -25,14 +25,53 @@ const BLOCK: usize = 64;
 /// reference parser whole (a fixed array lets the compiler drop the bounds checks).
 const MAX_CUTS: usize = 64;
 
-/// How the 64-byte blocks are classified; both give the same masks (see the tests), the choice
-/// exists so that the portable one is tested on machines that use the vector one.
+/// How the 64-byte blocks are classified. All give the same masks (see the tests); the choice
+/// exists so that every kernel the machine can run is tested against the portable one, and
+/// [`Kernel::best`] picks the fastest at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// Byte loop: every platform.
     Scalar,
     /// SSE2 compares (x86_64 baseline); the scalar loop on other targets.
     Simd,
+    /// AVX2 compares, with the line loop compiled for AVX2, BMI1 and POPCNT (one `tzcnt` or
+    /// `popcnt` per mask operation rather than a bit-twiddling sequence). Only on x86_64 CPUs
+    /// that have them; [`Kernel::available`] says whether this one does.
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs (detected once, then cached by `std`).
+    pub fn best() -> Kernel {
+        if Kernel::Avx2.available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Simd
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Scalar | Kernel::Simd => true,
+            Kernel::Avx2 => Avx2::detect().is_some(),
+        }
+    }
+
+    /// Every kernel this CPU can run, for the differential checks.
+    pub fn all_available() -> Vec<Kernel> {
+        [Kernel::Scalar, Kernel::Simd, Kernel::Avx2].into_iter().filter(|k| k.available()).collect()
+    }
+
+    /// The masks of one block, as this kernel computes them (for the tests); `None` if the CPU
+    /// cannot run the kernel.
+    pub fn classify(self, block: &[u8; BLOCK]) -> Option<Masks> {
+        match self {
+            Kernel::Scalar => Some(classify_scalar(block)),
+            Kernel::Simd => Some(classify_simd(block)),
+            Kernel::Avx2 => Avx2::detect().map(|k| k.classify_block(block)),
+        }
+    }
 }
 
 /// One bit per byte of a block: which bytes are commas, line breaks, quotes.
@@ -46,7 +85,90 @@ pub struct Masks {
     pub quote: u64,
 }
 
-/// Classifies a block with a byte loop: the portable kernel and the oracle for the vector one.
+/// A block classifier the line loop is compiled with (one copy of the loop per kernel).
+trait Classify: Copy {
+    fn classify_block(self, block: &[u8; BLOCK]) -> Masks;
+}
+
+/// The byte loop.
+#[derive(Clone, Copy)]
+struct Scalar;
+
+impl Classify for Scalar {
+    #[inline(always)]
+    fn classify_block(self, block: &[u8; BLOCK]) -> Masks {
+        classify_scalar(block)
+    }
+}
+
+/// SSE2 (or the byte loop off x86_64).
+#[derive(Clone, Copy)]
+struct Sse2;
+
+impl Classify for Sse2 {
+    #[inline(always)]
+    fn classify_block(self, block: &[u8; BLOCK]) -> Masks {
+        classify_simd(block)
+    }
+}
+
+/// AVX2: a value exists only once the CPU is known to have AVX2, BMI1 and POPCNT.
+#[derive(Clone, Copy)]
+struct Avx2 {
+    _detected: (),
+}
+
+impl Avx2 {
+    /// `Some` exactly when this CPU runs AVX2, BMI1 and POPCNT.
+    fn detect() -> Option<Avx2> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("popcnt")
+        {
+            return Some(Avx2 { _detected: () });
+        }
+        None
+    }
+}
+
+impl Classify for Avx2 {
+    /// Two 32-byte compares per character, `movemask` to bits. Inlined only into
+    /// [`run_avx2`], which is compiled for AVX2.
+    #[inline(always)]
+    fn classify_block(self, block: &[u8; BLOCK]) -> Masks {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Avx2` value exists only when `detect` found AVX2 on this CPU. Both loads
+        // read 32 bytes at offset 0 or 32 of a 64-byte array (in bounds, no alignment needed).
+        unsafe {
+            use std::arch::x86_64::{
+                __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+            };
+            let low = _mm256_loadu_si256(block.as_ptr().cast::<__m256i>());
+            let high = _mm256_loadu_si256(block.as_ptr().add(32).cast::<__m256i>());
+            let mut masks = [0u64; 3];
+            for (mask, byte) in masks.iter_mut().zip([b',', b'\n', b'"']) {
+                let c = _mm256_set1_epi8(byte as i8);
+                let l = _mm256_movemask_epi8(_mm256_cmpeq_epi8(low, c)) as u32;
+                let h = _mm256_movemask_epi8(_mm256_cmpeq_epi8(high, c)) as u32;
+                *mask = u64::from(l) | u64::from(h) << 32;
+            }
+            Masks { comma: masks[0], newline: masks[1], quote: masks[2] }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        classify_scalar(block)
+    }
+}
+
+/// The line loop compiled for AVX2, BMI1 and POPCNT, so that the `Avx2` kernel's intrinsics and
+/// the mask operations (`tzcnt`, `popcnt`, `blsr`) are inlined as single instructions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,popcnt")]
+fn run_avx2(scan: &mut Scan<'_, '_>, kernel: Avx2) {
+    scan.run(kernel)
+}
+
+/// Classifies a block with a byte loop: the portable kernel and the oracle for the vector ones.
 pub fn classify_scalar(block: &[u8; BLOCK]) -> Masks {
     let mut m = Masks::default();
     for (i, &b) in block.iter().enumerate() {
@@ -109,36 +231,55 @@ pub fn parse_chunk_into(
     at_end: bool,
     mut readings: Vec<Reading>,
 ) -> Parsed {
-    if schema.fields < 2 || schema.last_needed() >= MAX_CUTS {
+    if schema.fields < 2 || schema.last_needed() + 1 >= MAX_CUTS {
         return super::parse_chunk_reference(data, first_line, schema, at_end);
     }
     readings.clear();
     readings.reserve(data.len() / 64 + 1);
     let mut scan = Scan::new(data, first_line, schema, at_end, readings);
     match kernel {
-        Kernel::Scalar => scan.run(classify_scalar),
-        Kernel::Simd => scan.run(classify_simd),
+        Kernel::Scalar => scan.run(Scalar),
+        Kernel::Simd => scan.run(Sse2),
+        Kernel::Avx2 => match Avx2::detect() {
+            // SAFETY: `detect` found AVX2, BMI1 and POPCNT on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Some(avx2) => unsafe { run_avx2(&mut scan, avx2) },
+            _ => panic!("the AVX2 kernel was asked for on a CPU without AVX2, BMI1 and POPCNT"),
+        },
     }
     scan.parsed
 }
 
-/// The state of one pass over a chunk: where the current line starts, its commas so far.
+/// The state of one pass over a chunk: the current line, and the masks of the blocks around it.
 struct Scan<'d, 's> {
     data: &'d [u8],
     schema: &'s Schema,
     at_end: bool,
     parsed: Parsed,
     line_no: u64,
+    /// Where the current line starts.
     line_start: usize,
-    /// Commas seen in the current line.
+    /// Commas in the current line.
     commas: usize,
-    /// Positions of the current line's commas number `0..=last_needed`.
-    cuts: [usize; MAX_CUTS],
-    /// The current line contains a quote: the reference parser takes it.
-    quoted: bool,
+    /// Where the current line's fields are: field `i` is `bounds[i] + 1 .. bounds[i + 1]`
+    /// (wrapping), for `i` up to `last_needed`. `bounds[0]` is one before the line's start,
+    /// `bounds[i + 1]` the comma after field `i`, or the line's end for its last field.
+    bounds: [usize; MAX_CUTS],
     last_needed: usize,
+    /// The unrolled comma pick applies when more commas than this lie in the line's first 64
+    /// bytes (`last_needed`, or never when more than 8 positions are needed).
+    unrolled_above: u32,
+    /// The last analysed field is the line's last field: it ends at the line's end.
+    last_is_analysed: bool,
     last_date: ([u8; 10], Day),
     fallback: LineParser<'s>,
+}
+
+/// The masks of three consecutive blocks, `first` being the index of the first: the 128 bytes
+/// from any position in the first block lie inside them.
+struct Window {
+    first: usize,
+    blocks: [Masks; 3],
 }
 
 impl<'d, 's> Scan<'d, 's> {
@@ -158,88 +299,150 @@ impl<'d, 's> Scan<'d, 's> {
             line_no: first_line,
             line_start: 0,
             commas: 0,
-            cuts: [0; MAX_CUTS],
-            quoted: false,
+            bounds: [0; MAX_CUTS],
             last_needed,
+            unrolled_above: if last_needed < 8 { last_needed as u32 } else { u32::MAX },
+            last_is_analysed: last_needed + 1 == schema.fields,
             last_date: DATE_CACHE_START,
             fallback: LineParser::new(schema, true),
         }
     }
 
-    /// Walks the chunk block by block; the last partial block is padded with zeros (no zero byte
-    /// is a separator), and a final unterminated line is finished at the end.
+    /// Walks the chunk a line at a time. Each 64-byte block is classified once, when the first
+    /// line starting in it is reached; a line is read off the 128 bits of each mask that follow
+    /// its start, so a line of up to 127 bytes costs the same few mask operations wherever it
+    /// lies across blocks. Longer lines (and a last line without a line break) walk the blocks.
     #[inline(always)]
-    fn run(&mut self, classify: impl Fn(&[u8; BLOCK]) -> Masks) {
-        let data = self.data;
-        let mut blocks = data.chunks_exact(BLOCK);
-        let mut base = 0;
-        for block in blocks.by_ref() {
-            let block: &[u8; BLOCK] = block.try_into().expect("chunks_exact gives whole blocks");
-            self.block(base, classify(block));
-            base += BLOCK;
-        }
-        let tail = blocks.remainder();
-        if !tail.is_empty() {
-            let mut padded = [0u8; BLOCK];
-            padded[..tail.len()].copy_from_slice(tail);
-            self.block(base, classify(&padded));
-        }
-        if self.line_start < data.len() {
-            self.end_line(data.len(), false);
-        }
-    }
-
-    /// Consumes one block's masks: commas go to the current line, each line break ends it.
-    #[inline(always)]
-    fn block(&mut self, base: usize, m: Masks) {
-        let (mut commas, mut newlines, mut quotes) = (m.comma, m.newline, m.quote);
-        loop {
-            // The bits before the next line break (all of them if there is none), with no branch.
-            let before = newlines.wrapping_sub(1) & !newlines;
-            self.take_commas(base, commas & before);
-            self.quoted |= quotes & before != 0;
-            if newlines == 0 {
-                return;
+    fn run(&mut self, kernel: impl Classify) {
+        let len = self.data.len();
+        let mut window = Window { first: 0, blocks: [0, 1, 2].map(|b| self.masks(b, kernel)) };
+        while self.line_start < len {
+            let block = self.line_start / BLOCK;
+            while window.first < block {
+                window.blocks = [window.blocks[1], window.blocks[2], self.masks(window.first + 3, kernel)];
+                window.first += 1;
             }
-            self.end_line(base + newlines.trailing_zeros() as usize, true);
-            // Drop this line's bits: everything up to and including its line break.
-            let through = newlines ^ newlines.wrapping_sub(1);
-            commas &= !through;
-            quotes &= !through;
-            newlines &= newlines - 1;
+            let shift = self.line_start % BLOCK;
+            let newlines = view(window.blocks.map(|m| m.newline), shift);
+            if newlines == 0 {
+                self.long_line(kernel);
+                continue;
+            }
+            let length = newlines.trailing_zeros() as usize;
+            let inside = (1u128 << length) - 1;
+            let quoted = view(window.blocks.map(|m| m.quote), shift) & inside != 0;
+            let commas = view(window.blocks.map(|m| m.comma), shift) & inside;
+            self.commas = commas.count_ones() as usize;
+            self.bounds[0] = self.line_start.wrapping_sub(1);
+            if (commas as u64).count_ones() > self.unrolled_above {
+                self.pick_commas(commas as u64);
+            } else {
+                self.take_commas(commas);
+            }
+            self.end_line(self.line_start + length, true, quoted);
         }
     }
 
-    /// Adds a block's commas of the current line: the positions of those up to `last_needed`, the
-    /// count of all.
+    /// The masks of block `index`: zero past the end of the data, the last partial block padded
+    /// with zeros (no zero byte is a separator).
     #[inline(always)]
-    fn take_commas(&mut self, base: usize, mut mine: u64) {
-        let mut n = self.commas;
-        while mine != 0 && n <= self.last_needed {
-            self.cuts[n % MAX_CUTS] = base + mine.trailing_zeros() as usize;
-            n += 1;
-            mine &= mine - 1;
+    fn masks(&self, index: usize, kernel: impl Classify) -> Masks {
+        let from = index * BLOCK;
+        match self.data.get(from..from + BLOCK) {
+            Some(block) => kernel.classify_block(block.try_into().expect("a slice of BLOCK bytes")),
+            None if from < self.data.len() => {
+                let mut padded = [0u8; BLOCK];
+                padded[..self.data.len() - from].copy_from_slice(&self.data[from..]);
+                kernel.classify_block(&padded)
+            }
+            None => Masks::default(),
         }
-        self.commas = n + mine.count_ones() as usize;
     }
 
-    /// Finishes the line that ends at `end` (its `\n`, or the end of the data).
-    fn end_line(&mut self, end: usize, terminated: bool) {
+    /// Records the positions of the current line's first 8 commas, all in its first 64 bytes
+    /// (bit `i` of `low` is the byte `i` after the line's start), with no loop condition: the
+    /// common case. Positions past the last comma are junk that no field reads.
+    #[inline(always)]
+    fn pick_commas(&mut self, mut low: u64) {
+        for k in 1..=8 {
+            self.bounds[k] = self.line_start + low.trailing_zeros() as usize;
+            low &= low.wrapping_sub(1);
+        }
+    }
+
+    /// Records the positions of the current line's commas up to `last_needed` (bit `i` of `mine`
+    /// is the byte `i` after the line's start), wherever they lie in its first 128 bytes.
+    #[inline(always)]
+    fn take_commas(&mut self, mine: u128) {
+        let (mut low, mut high) = (mine as u64, (mine >> 64) as u64);
+        let mut n = 0;
+        while low != 0 && n <= self.last_needed {
+            self.bounds[(n + 1) % MAX_CUTS] = self.line_start + low.trailing_zeros() as usize;
+            n += 1;
+            low &= low - 1;
+        }
+        while high != 0 && n <= self.last_needed {
+            self.bounds[(n + 1) % MAX_CUTS] = self.line_start + BLOCK + high.trailing_zeros() as usize;
+            n += 1;
+            high &= high - 1;
+        }
+    }
+
+    /// A line with no line break in the 128 bytes after its start: its blocks are classified
+    /// again one by one until the line break (or the end of the data) is found.
+    #[cold]
+    fn long_line(&mut self, kernel: impl Classify) {
+        let start = self.line_start;
+        let (mut commas, mut n, mut quoted) = (0usize, 0usize, false);
+        self.bounds[0] = start.wrapping_sub(1);
+        let mut block = start / BLOCK;
+        let mut skip = start % BLOCK;
+        loop {
+            let m = self.masks(block, kernel);
+            let after = u64::MAX << skip;
+            let (newlines, base) = (m.newline & after, block * BLOCK);
+            let before = newlines.wrapping_sub(1) & !newlines;
+            let mut mine = m.comma & after & before;
+            quoted |= m.quote & after & before != 0;
+            commas += mine.count_ones() as usize;
+            while mine != 0 && n <= self.last_needed {
+                self.bounds[(n + 1) % MAX_CUTS] = base + mine.trailing_zeros() as usize;
+                n += 1;
+                mine &= mine - 1;
+            }
+            if newlines != 0 {
+                self.commas = commas;
+                return self.end_line(base + newlines.trailing_zeros() as usize, true, quoted);
+            }
+            if base + BLOCK >= self.data.len() {
+                self.commas = commas;
+                return self.end_line(self.data.len(), false, quoted);
+            }
+            block += 1;
+            skip = 0;
+        }
+    }
+
+    /// Finishes the line that ends at `end` (its `\n`, or the end of the data), whose commas are
+    /// recorded.
+    #[inline(always)]
+    fn end_line(&mut self, end: usize, terminated: bool, quoted: bool) {
         let start = self.line_start;
         let mut stop = end;
         if stop > start && self.data[stop - 1] == b'\r' {
             stop -= 1;
         }
         self.parsed.lines += 1;
-        let simple = !self.quoted && self.commas + 1 == self.schema.fields;
-        match simple.then(|| self.decode(start, stop)).flatten() {
+        let simple = !quoted && self.commas + 1 == self.schema.fields;
+        if self.last_is_analysed {
+            self.bounds[self.schema.fields % MAX_CUTS] = stop;
+        }
+        match simple.then(|| self.decode()).flatten() {
             Some(reading) => self.parsed.readings.push(reading),
             None => self.slow(start, stop, terminated),
         }
         self.line_no += 1;
         self.line_start = end + 1;
-        self.commas = 0;
-        self.quoted = false;
     }
 
     /// The reference path for one line: blank lines, odd lines and every reject.
@@ -259,27 +462,26 @@ impl<'d, 's> Scan<'d, 's> {
         }
     }
 
-    /// Field `index` of the current line, which has exactly `fields - 1` commas and ends at
-    /// `stop` (line ending removed).
+    /// Field `index` (at most `last_needed`) of the current line, which has exactly
+    /// `fields - 1` commas.
     #[inline(always)]
-    fn field(&self, index: usize, stop: usize) -> &'d [u8] {
-        let from = if index == 0 { self.line_start } else { self.cuts[(index - 1) % MAX_CUTS] + 1 };
-        let to = if index < self.commas { self.cuts[index % MAX_CUTS] } else { stop };
-        &self.data[from..to]
+    fn field(&self, index: usize) -> &'d [u8] {
+        let from = self.bounds[index % MAX_CUTS].wrapping_add(1);
+        &self.data[from..self.bounds[(index + 1) % MAX_CUTS]]
     }
 
     /// Decodes the five analysed fields, or `None` if any of them is not valid.
     #[inline(always)]
-    fn decode(&mut self, _start: usize, stop: usize) -> Option<Reading> {
+    fn decode(&mut self) -> Option<Reading> {
         let s = self.schema;
-        let day = self.date(self.field(s.date, stop))?;
+        let day = self.date(self.field(s.date))?;
         Some(Reading {
             line: self.line_no,
             day,
-            minute: time(self.field(s.time, stop))?,
-            outside: tenths(self.field(s.outside, stop))?,
-            hi: tenths(self.field(s.hi, stop))?,
-            low: tenths(self.field(s.low, stop))?,
+            minute: time(self.field(s.time))?,
+            outside: tenths(self.field(s.outside))?,
+            hi: tenths(self.field(s.hi))?,
+            low: tenths(self.field(s.low))?,
         })
     }
 
@@ -297,6 +499,14 @@ impl<'d, 's> Scan<'d, 's> {
             None => parse_date(bytes),
         }
     }
+}
+
+/// The 128 bits of a three-block mask that start at bit `shift` (< 64) of the first block.
+#[inline(always)]
+fn view(blocks: [u64; 3], shift: usize) -> u128 {
+    let low = (u128::from(blocks[1]) << 64 | u128::from(blocks[0])) >> shift;
+    // `<< 1 << (127 - shift)` is `<< (128 - shift)` without overflowing when shift is 0.
+    low | (u128::from(blocks[2]) << 1) << (127 - shift)
 }
 
 /// `HH:MM` read directly; any other spelling goes to the reference [`parse_time`].
