@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo build --release --example parse_bench
-//! target/release/examples/parse_bench fast FILE [ROUNDS]   # or: avx2, sse2, scalar, reference
+//! target/release/examples/parse_bench fast FILE [ROUNDS]   # or: avx512, avx2, sse2, scalar, reference
 //! valgrind --tool=callgrind target/release/examples/parse_bench fast FILE 1
 //! ```
 //!
@@ -20,7 +20,7 @@ use wxflow::schema::parse_header;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: parse_bench fast|avx2|sse2|scalar|reference FILE [ROUNDS]";
+    let usage = "usage: parse_bench fast|avx512|avx2|sse2|scalar|reference FILE [ROUNDS]";
     let (which, path) = (args.get(1).expect(usage), args.get(2).expect(usage));
     let rounds: u32 = args.get(3).map_or(1, |r| r.parse().expect(usage));
     let data = std::fs::read(path).expect("readable file");
@@ -44,6 +44,7 @@ fn main() {
             let parsed: Parsed = match which.as_str() {
                 "fast" => into(Kernel::best()),
                 "avx2" => into(Kernel::Avx2),
+                "avx512" => into(Kernel::Avx512),
                 "sse2" => into(Kernel::Simd),
                 "scalar" => into(Kernel::Scalar),
                 "reference" => parse_chunk_reference(chunk, line, &schema, at_end),

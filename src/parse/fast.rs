@@ -38,12 +38,17 @@ pub enum Kernel {
     /// `popcnt` per mask operation rather than a bit-twiddling sequence). Only on x86_64 CPUs
     /// that have them; [`Kernel::available`] says whether this one does.
     Avx2,
+    /// AVX-512BW: one 64-byte compare per character straight into a mask register, the line loop
+    /// compiled for it as for [`Kernel::Avx2`]. Only on CPUs that have AVX-512F and BW.
+    Avx512,
 }
 
 impl Kernel {
     /// The fastest kernel this CPU runs (detected once, then cached by `std`).
     pub fn best() -> Kernel {
-        if Kernel::Avx2.available() {
+        if Kernel::Avx512.available() {
+            Kernel::Avx512
+        } else if Kernel::Avx2.available() {
             Kernel::Avx2
         } else {
             Kernel::Simd
@@ -55,12 +60,13 @@ impl Kernel {
         match self {
             Kernel::Scalar | Kernel::Simd => true,
             Kernel::Avx2 => Avx2::detect().is_some(),
+            Kernel::Avx512 => Avx512::detect().is_some(),
         }
     }
 
     /// Every kernel this CPU can run, for the differential checks.
     pub fn all_available() -> Vec<Kernel> {
-        [Kernel::Scalar, Kernel::Simd, Kernel::Avx2].into_iter().filter(|k| k.available()).collect()
+        [Kernel::Scalar, Kernel::Simd, Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.available()).collect()
     }
 
     /// The masks of one block, as this kernel computes them (for the tests); `None` if the CPU
@@ -70,6 +76,7 @@ impl Kernel {
             Kernel::Scalar => Some(classify_scalar(block)),
             Kernel::Simd => Some(classify_simd(block)),
             Kernel::Avx2 => Avx2::detect().map(|k| k.classify_block(block)),
+            Kernel::Avx512 => Avx512::detect().map(|k| k.classify_block(block)),
         }
     }
 }
@@ -160,6 +167,57 @@ impl Classify for Avx2 {
     }
 }
 
+/// AVX-512: a value exists only once the CPU is known to have AVX-512F, AVX-512BW, BMI1 and
+/// POPCNT.
+#[derive(Clone, Copy)]
+struct Avx512 {
+    _detected: (),
+}
+
+impl Avx512 {
+    /// `Some` exactly when this CPU runs AVX-512F, AVX-512BW, BMI1 and POPCNT.
+    fn detect() -> Option<Avx512> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("popcnt")
+        {
+            return Some(Avx512 { _detected: () });
+        }
+        None
+    }
+}
+
+impl Classify for Avx512 {
+    /// One 64-byte load, one compare per character giving the mask directly. Inlined only into
+    /// [`run_avx512`], which is compiled for AVX-512.
+    #[inline(always)]
+    fn classify_block(self, block: &[u8; BLOCK]) -> Masks {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Avx512` value exists only when `detect` found AVX-512F and BW on this CPU.
+        // The load reads the 64 bytes of the array (in bounds, no alignment needed).
+        unsafe {
+            use std::arch::x86_64::{_mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8};
+            let v = _mm512_loadu_si512(block.as_ptr().cast());
+            Masks {
+                comma: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b',' as i8)),
+                newline: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8)),
+                quote: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8)),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        classify_scalar(block)
+    }
+}
+
+/// The line loop compiled for AVX-512, BMI1 and POPCNT (see [`run_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt")]
+fn run_avx512(scan: &mut Scan<'_, '_>, kernel: Avx512) {
+    scan.run(kernel)
+}
+
 /// The line loop compiled for AVX2, BMI1 and POPCNT, so that the `Avx2` kernel's intrinsics and
 /// the mask operations (`tzcnt`, `popcnt`, `blsr`) are inlined as single instructions.
 #[cfg(target_arch = "x86_64")]
@@ -246,6 +304,12 @@ pub fn parse_chunk_into(
             Some(avx2) => unsafe { run_avx2(&mut scan, avx2) },
             _ => panic!("the AVX2 kernel was asked for on a CPU without AVX2, BMI1 and POPCNT"),
         },
+        Kernel::Avx512 => match Avx512::detect() {
+            // SAFETY: `detect` found AVX-512F, AVX-512BW, BMI1 and POPCNT on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Some(avx512) => unsafe { run_avx512(&mut scan, avx512) },
+            _ => panic!("the AVX-512 kernel was asked for on a CPU without AVX-512F, AVX-512BW, BMI1 and POPCNT"),
+        },
     }
     scan.parsed
 }
@@ -322,20 +386,29 @@ impl<'d, 's> Scan<'d, 's> {
                 window.blocks = [window.blocks[1], window.blocks[2], self.masks(window.first + 3, kernel)];
                 window.first += 1;
             }
-            let shift = self.line_start % BLOCK;
-            let newlines = view(window.blocks.map(|m| m.newline), shift);
-            if newlines == 0 {
-                self.long_line(kernel);
-                continue;
-            }
-            let length = newlines.trailing_zeros() as usize;
-            let inside = (1u128 << length) - 1;
-            let quoted = view(window.blocks.map(|m| m.quote), shift) & inside != 0;
-            let commas = view(window.blocks.map(|m| m.comma), shift) & inside;
-            self.commas = commas.count_ones() as usize;
+            let (shift, [b0, b1, b2]) = (self.line_start % BLOCK, window.blocks);
+            let newlines = view(b0.newline, b1.newline, b2.newline, shift);
+            let length = match newlines {
+                (0, 0) => {
+                    self.long_line(kernel);
+                    continue;
+                }
+                (0, high) => BLOCK + high.trailing_zeros() as usize,
+                (low, _) => low.trailing_zeros() as usize,
+            };
+            let inside = below(length);
+            // Quotes are rare: most windows have none, and then no line in them is quoted.
+            let quoted = b0.quote | b1.quote | b2.quote != 0 && {
+                let quotes = view(b0.quote, b1.quote, b2.quote, shift);
+                quotes.0 & inside.0 | quotes.1 & inside.1 != 0
+            };
+            let commas = view(b0.comma, b1.comma, b2.comma, shift);
+            let commas = (commas.0 & inside.0, commas.1 & inside.1);
+            let low = commas.0.count_ones();
+            self.commas = (low + commas.1.count_ones()) as usize;
             self.bounds[0] = self.line_start.wrapping_sub(1);
-            if (commas as u64).count_ones() > self.unrolled_above {
-                self.pick_commas(commas as u64);
+            if low > self.unrolled_above {
+                self.pick_commas(commas.0);
             } else {
                 self.take_commas(commas);
             }
@@ -370,11 +443,11 @@ impl<'d, 's> Scan<'d, 's> {
         }
     }
 
-    /// Records the positions of the current line's commas up to `last_needed` (bit `i` of `mine`
-    /// is the byte `i` after the line's start), wherever they lie in its first 128 bytes.
+    /// Records the positions of the current line's commas up to `last_needed` (bit `i` of `low`
+    /// is the byte `i` after the line's start, of `high` the byte `64 + i`), wherever they lie in
+    /// its first 128 bytes.
     #[inline(always)]
-    fn take_commas(&mut self, mine: u128) {
-        let (mut low, mut high) = (mine as u64, (mine >> 64) as u64);
+    fn take_commas(&mut self, (mut low, mut high): (u64, u64)) {
         let mut n = 0;
         while low != 0 && n <= self.last_needed {
             self.bounds[(n + 1) % MAX_CUTS] = self.line_start + low.trailing_zeros() as usize;
@@ -501,12 +574,23 @@ impl<'d, 's> Scan<'d, 's> {
     }
 }
 
-/// The 128 bits of a three-block mask that start at bit `shift` (< 64) of the first block.
+/// The 128 bits of a three-block mask (`a`, `b`, `c`) that start at bit `shift` (< 64) of `a`,
+/// as two words (one double-word shift each).
 #[inline(always)]
-fn view(blocks: [u64; 3], shift: usize) -> u128 {
-    let low = (u128::from(blocks[1]) << 64 | u128::from(blocks[0])) >> shift;
-    // `<< 1 << (127 - shift)` is `<< (128 - shift)` without overflowing when shift is 0.
-    low | (u128::from(blocks[2]) << 1) << (127 - shift)
+fn view(a: u64, b: u64, c: u64, shift: usize) -> (u64, u64) {
+    let low = (u128::from(b) << 64 | u128::from(a)) >> shift;
+    let high = (u128::from(c) << 64 | u128::from(b)) >> shift;
+    (low as u64, high as u64)
+}
+
+/// The bits below bit `n` (< 128) of a 128-bit view, as two words.
+#[inline(always)]
+fn below(n: usize) -> (u64, u64) {
+    if n < BLOCK {
+        ((1u64 << n) - 1, 0)
+    } else {
+        (u64::MAX, (1u64 << (n - BLOCK)) - 1)
+    }
 }
 
 /// `HH:MM` read directly; any other spelling goes to the reference [`parse_time`].
