@@ -40,7 +40,8 @@ fn main() {
         let mut spare = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
             let at_end = i + 1 == chunks.len();
-            let mut into = |kernel| parse_chunk_into(kernel, chunk, line, &schema, at_end, std::mem::take(&mut spare));
+            let mut into =
+                |kernel| parse_chunk_into(kernel, chunk, line, &schema, at_end, std::mem::take(&mut spare));
             let parsed: Parsed = match which.as_str() {
                 "fast" => into(Kernel::best()),
                 "avx2" => into(Kernel::Avx2),

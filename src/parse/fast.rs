@@ -2,9 +2,14 @@
 //! and quote together, 64 bytes at a time, as bit masks.
 //!
 //! The reference parser scans each byte twice (once for the line break, once for commas) and
-//! loops over every byte. Here a block of 64 bytes becomes three 64-bit masks (SSE2 compares on
-//! x86_64, a byte loop elsewhere); a line's first commas are taken from the mask bit by bit, the
-//! rest are counted with one `popcount`, and only the five analysed fields are decoded.
+//! loops over every byte. Here each block of 64 bytes becomes three 64-bit masks, once, by the
+//! fastest [`Kernel`] the CPU has (AVX-512BW, AVX2 or SSE2 on x86_64, found at run time; a byte
+//! loop elsewhere). Lines are then taken one at a time off a window of three blocks' masks: the
+//! 128 bits after the line's start give its end (first line break), its comma count (`popcount`),
+//! whether it has a quote, and its first commas (`tzcnt`, with no loop condition when they lie in
+//! its first 64 bytes). Only the five analysed fields are decoded. With AVX2 or AVX-512 the whole
+//! line loop is compiled for that CPU (`#[target_feature]`), so every mask operation is one
+//! instruction.
 //!
 //! **Identical results by construction.** A line is decoded here only if it has no quote and
 //! exactly `fields - 1` commas (so it is not blank either); each field goes through a fast decoder
@@ -66,7 +71,10 @@ impl Kernel {
 
     /// Every kernel this CPU can run, for the differential checks.
     pub fn all_available() -> Vec<Kernel> {
-        [Kernel::Scalar, Kernel::Simd, Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.available()).collect()
+        [Kernel::Scalar, Kernel::Simd, Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.available())
+            .collect()
     }
 
     /// The masks of one block, as this kernel computes them (for the tests); `None` if the CPU
@@ -308,7 +316,9 @@ pub fn parse_chunk_into(
             // SAFETY: `detect` found AVX-512F, AVX-512BW, BMI1 and POPCNT on this CPU.
             #[cfg(target_arch = "x86_64")]
             Some(avx512) => unsafe { run_avx512(&mut scan, avx512) },
-            _ => panic!("the AVX-512 kernel was asked for on a CPU without AVX-512F, AVX-512BW, BMI1 and POPCNT"),
+            _ => panic!(
+                "the AVX-512 kernel was asked for on a CPU without AVX-512F, AVX-512BW, BMI1 and POPCNT"
+            ),
         },
     }
     scan.parsed
