@@ -1,9 +1,10 @@
 //! Differential fuzzing of the fast parser against the reference, guided by coverage.
 //!
 //! The input chooses the schema and the chunking as well as the bytes (see
-//! `wxflow::parse::differential::decode_case`); the fast parser (both block kernels) and the
-//! reference must agree exactly on every piece, and nothing may panic. The comparison is the one
-//! `tests/differential.rs` runs, so any input saved here replays there unchanged.
+//! `wxflow::parse::differential::decode_case`); the fast parser as it ships on this CPU and the
+//! reference must agree exactly on every piece, every block kernel the CPU has must classify
+//! every block as the byte loop does, and nothing may panic (`check_shipping`). Any input saved
+//! here replays in `tests/differential.rs`, which parses it with every kernel.
 #![no_main]
 
 use std::sync::OnceLock;
