@@ -676,6 +676,40 @@ mod tests {
         assert_eq!(classify_simd(&all).comma, u64::MAX);
     }
 
+    /// Rows longer than the 128-byte window (the block walk), analysed fields past the first 64
+    /// bytes (the loop over both mask words) and past the eighth comma (no unrolled pick), each
+    /// cut at every offset so lines cross chunk ends: every kernel must match the reference.
+    #[test]
+    fn wide_rows_take_the_long_line_and_high_word_paths() {
+        use crate::config::Columns;
+        use crate::parse::differential::check;
+        let pad = |n: usize, p: &str| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let wanted = ["Date", "Time", "Outside Temperature", "Hi Temperature", "Low Temperature"];
+        for (before, after, filler) in [(0, 30, "x"), (12, 3, "wind"), (3, 20, "long-long-value-")] {
+            let mut header = pad(before, "Extra ");
+            header.extend(wanted.map(String::from));
+            header.extend(pad(after, "More "));
+            let schema = crate::schema::parse_header(header.join(",").as_bytes(), 1, &Columns::default())
+                .expect("a header with the five columns");
+            let mut doc = String::new();
+            for (i, row) in
+                ["07/06/2006,12:30,21.3,22.4,-0.1", "07/06/2006,12:40,9.9,10.0,9.8"].iter().enumerate()
+            {
+                let mut fields = pad(before, filler);
+                fields.push(row.to_string());
+                fields.extend(pad(after - i, filler)); // the second row has a field too few
+                doc.push_str(&fields.join(","));
+                doc.push('\n');
+            }
+            doc.push_str(&doc.clone().replace('\n', "\r\n"));
+            assert!(doc.lines().all(|l| l.len() > 64), "{doc}");
+            for cut in 0..doc.len() {
+                check(&schema, doc.as_bytes(), &[cut], 2);
+            }
+            check(&schema, doc.trim_end().as_bytes(), &[], 2); // no line break at the end
+        }
+    }
+
     #[test]
     fn fast_decoders_agree_with_the_reference_where_they_succeed() {
         for t in ["00:00", "23:59", "24:00", "12:60", "9:05", "1a:00", " 12:00"] {
