@@ -382,10 +382,11 @@ impl<'d, 's> Scan<'d, 's> {
         }
     }
 
-    /// Walks the chunk a line at a time. Each 64-byte block is classified once, when the first
-    /// line starting in it is reached; a line is read off the 128 bits of each mask that follow
-    /// its start, so a line of up to 127 bytes costs the same few mask operations wherever it
-    /// lies across blocks. Longer lines (and a last line without a line break) walk the blocks.
+    /// Walks the chunk a line at a time. Each 64-byte block is classified once, as the window of
+    /// three blocks slides over it; a line is read off the 128 bits of each mask that follow its
+    /// start, so a line of up to 127 bytes costs the same few mask operations wherever it lies
+    /// across blocks. Longer lines (and a last line without a line break) walk their blocks,
+    /// classifying them again.
     #[inline(always)]
     fn run(&mut self, kernel: impl Classify) {
         let len = self.data.len();
