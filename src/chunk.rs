@@ -72,6 +72,10 @@ pub struct Chunker {
     /// Line breaks in `ready`.
     ready_breaks: u64,
     aligned: Option<Bytes>,
+    /// The rest of a network read beyond what the next cut needs: it is copied in only after
+    /// that cut, into the next buffer, so that no byte is copied twice (copying whole reads made
+    /// the bytes after a cut go in with them and then be copied again by `thaw`).
+    pending: Bytes,
     buffers: Recycler<u8>,
     target: usize,
     max_line: usize,
@@ -93,6 +97,7 @@ impl Chunker {
             ready: Bytes::new(),
             ready_breaks: 0,
             aligned: None,
+            pending: Bytes::new(),
             buffers: Recycler::new(KEEP_BUFFERS),
             target: target.max(1),
             max_line,
@@ -112,7 +117,29 @@ impl Chunker {
     pub fn push(&mut self, block: &[u8]) {
         self.thaw();
         self.flush_aligned();
+        self.absorb_pending();
         self.append(block);
+    }
+
+    /// Moves pending input into the buffer until the next cut can be made (or all of it).
+    fn feed(&mut self) {
+        while !self.pending.is_empty() && cut_point(&self.buf, self.target).is_none() {
+            let take = match self.target.checked_sub(self.buf.len()) {
+                Some(short) if short > 0 => short,
+                // A line longer than a chunk: up to its end.
+                _ => memchr::memchr(b'\n', &self.pending).map_or(self.pending.len(), |pos| pos + 1),
+            };
+            let part = self.pending.split_to(take.min(self.pending.len()));
+            self.append(&part);
+        }
+    }
+
+    /// Moves all pending input into the buffer.
+    fn absorb_pending(&mut self) {
+        let rest = std::mem::take(&mut self.pending);
+        if !rest.is_empty() {
+            self.append(&rest);
+        }
     }
 
     /// Copies `block` into the buffer, counting its line breaks while they are in the cache.
@@ -160,10 +187,13 @@ impl Chunker {
         self.thaw();
         let whole = block.last() == Some(&b'\n') && block.len() <= 2 * self.target;
         let clean = self.buf.last().is_none_or(|&b| b == b'\n');
-        if whole && clean && self.aligned.is_none() {
+        if whole && clean && self.aligned.is_none() && self.pending.is_empty() {
             self.aligned = Some(block);
         } else {
-            self.push(&block);
+            self.flush_aligned();
+            self.absorb_pending();
+            self.pending = block;
+            self.feed();
         }
     }
 
@@ -175,7 +205,7 @@ impl Chunker {
 
     /// Bytes buffered but not yet handed out.
     pub fn buffered(&self) -> usize {
-        self.ready.len() + self.buf.len() + self.aligned.as_ref().map_or(0, Bytes::len)
+        self.ready.len() + self.buf.len() + self.pending.len() + self.aligned.as_ref().map_or(0, Bytes::len)
     }
 
     /// The buffered bytes, for sniffing the start of the input.
@@ -206,6 +236,9 @@ impl Chunker {
     pub fn take_line(&mut self) -> Result<Option<Bytes>, DataError> {
         self.thaw();
         self.flush_aligned();
+        if memchr::memchr(b'\n', &self.buf).is_none() {
+            self.absorb_pending();
+        }
         match memchr::memchr(b'\n', &self.buf) {
             Some(pos) => {
                 self.breaks -= 1;
@@ -228,6 +261,7 @@ impl Chunker {
             if let Some(block) = self.aligned.take() {
                 return Ok(Some(self.chunk_from(block)));
             }
+            self.feed();
             match cut_point(&self.buf, self.target) {
                 Some(_) => self.freeze(),
                 // A line not ended yet: it waits for more input, unless it is already too long.
@@ -238,9 +272,13 @@ impl Chunker {
         match cut_point(&self.ready, self.target) {
             Some(cut) => Ok(Some(self.cut_ready(cut))),
             None => {
-                // Less than a chunk left after the cuts: it waits in front of the next input.
+                // Less than a chunk left after the cuts: it goes in front of the pending input,
+                // or waits in front of the next.
                 self.thaw();
-                Ok(None)
+                match self.pending.is_empty() {
+                    true => Ok(None),
+                    false => self.next_chunk(),
+                }
             }
         }
     }
@@ -249,6 +287,10 @@ impl Chunker {
     /// ending); call until `None`.
     pub fn finish(&mut self) -> Option<Chunk> {
         self.thaw();
+        if !self.pending.is_empty() {
+            self.flush_aligned();
+            self.absorb_pending();
+        }
         if self.aligned.is_some() && !self.buf.is_empty() {
             return Some(self.whole_buffer());
         }
@@ -341,6 +383,50 @@ fn breaks_in(data: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Network reads (`push_bytes`, copied in no further than the next cut needs) and copied
+    /// slices (`push`) give the same chunks, at the same offsets and line numbers, whatever the
+    /// read size: the cut depends on the bytes only. Lines longer than the target included. (A
+    /// read that ends a line and finds the buffer at a line's start becomes a chunk of its own,
+    /// as a file block does; the reads here are made to end inside lines to test the copy path.)
+    #[test]
+    fn network_reads_cut_where_copied_blocks_do() {
+        let mut input = Vec::new();
+        for i in 0..400u32 {
+            let width = [3, 17, 60, 250][(i % 4) as usize] + (i as usize * 7) % 13;
+            input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, width));
+            input.push(b'\n');
+        }
+        input.extend_from_slice(b"no line ending");
+        for target in [1, 64, 100, 1000, 4096] {
+            let want = cut_all(&input, target, 1 << 20);
+            for read in [1, 7, 64, 333, 1000, 5000, 1 << 20] {
+                let mut c = Chunker::new(target, 1 << 20, 0, 1);
+                let mut got = Vec::new();
+                let mut rest = &input[..];
+                while !rest.is_empty() {
+                    let mut end = read.min(rest.len());
+                    while end < rest.len() && rest[end - 1] == b'\n' {
+                        end += 1;
+                    }
+                    let (piece, more) = rest.split_at(end);
+                    rest = more;
+                    c.push_bytes(Bytes::copy_from_slice(piece));
+                    while let Some(chunk) = c.next_chunk().unwrap() {
+                        got.push(chunk);
+                    }
+                }
+                got.extend(std::iter::from_fn(|| c.finish()));
+                let key = |c: &Chunk| (c.seq, c.offset, c.first_line, c.data.clone());
+                assert_eq!(
+                    got.iter().map(key).collect::<Vec<_>>(),
+                    want.iter().map(key).collect::<Vec<_>>(),
+                    "target {target}, reads of {read}"
+                );
+                assert_eq!(c.buffered(), 0);
+            }
+        }
+    }
 
     fn cut_all(input: &[u8], target: usize, block: usize) -> Vec<Chunk> {
         let mut c = Chunker::new(target, 1 << 20, 0, 1);

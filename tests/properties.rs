@@ -161,19 +161,16 @@ fn aligned_blocks(input: &[u8], block: usize) -> Vec<&[u8]> {
 /// Cuts `input` as the fetcher does: blocks of `block` bytes pushed into a chunker of `target`
 /// bytes, the header taken with `take_line` first, the rest drained with `finish` at the end.
 /// Even block sizes go through `push_bytes` as line-aligned blocks (the file and stdin path, where
-/// blocks become chunks without copying); odd ones through `push` at arbitrary boundaries (HTTP).
+/// blocks become chunks without copying); odd ones through `push_bytes` at arbitrary boundaries
+/// (HTTP, whose reads the chunker copies in no further than the next cut needs).
 fn cut(input: &[u8], target: usize, block: usize) -> (Schema, Vec<Chunk>) {
     let mut chunker = Chunker::new(target.min(input.len()), MAX_LINE, 0, 1);
     let (mut schema, mut chunks) = (None, Vec::new());
     let block = block.clamp(1, input.len());
-    let aligned = block.is_multiple_of(2);
-    let pieces = if aligned { aligned_blocks(input, block) } else { input.chunks(block).collect() };
+    let pieces =
+        if block.is_multiple_of(2) { aligned_blocks(input, block) } else { input.chunks(block).collect() };
     for piece in pieces {
-        if aligned {
-            chunker.push_bytes(bytes::Bytes::copy_from_slice(piece));
-        } else {
-            chunker.push(piece);
-        }
+        chunker.push_bytes(bytes::Bytes::copy_from_slice(piece));
         if schema.is_none() {
             schema = chunker.take_line().unwrap().map(|line| header_schema(&line));
         }
