@@ -2,8 +2,9 @@
 //!
 //! Not part of wxflow's API (hidden from the docs). It lives in the library rather than in a test
 //! file so that `tests/differential.rs` and the cargo-fuzz target in `fuzz/` (a separate crate)
-//! run exactly the same comparison, and so that an input the fuzzer saved replays in `cargo test`
-//! exactly as the fuzzer ran it ([`decode_case`]).
+//! share one comparison (the fuzzer's [`check_shipping`] is [`check`] without the other kernels'
+//! full parses), and so that an input the fuzzer saved replays in `cargo test` as the fuzzer read
+//! it ([`decode_case`]), there checked with every kernel.
 
 use super::fast::{classify_scalar, parse_chunk_with, Kernel};
 use super::{parse_chunk, parse_chunk_reference, Parsed};
@@ -66,9 +67,10 @@ fn check_kernels(schema: &Schema, data: &[u8], cuts: &[usize], first_line: u64, 
         line += want.lines;
         from = to;
     }
+    let kernels = Kernel::all_available();
     for block in data.chunks_exact(64) {
         let block: &[u8; 64] = block.try_into().expect("a 64-byte block");
-        for kernel in Kernel::all_available() {
+        for &kernel in &kernels {
             let masks = kernel.classify(block);
             assert_eq!(masks, Some(classify_scalar(block)), "{kernel:?} block masks differ on {block:?}");
         }
