@@ -418,34 +418,56 @@ impl Checkpoint {
 
 /// The fsyncs of a staged checkpoint: running on a thread of their own, so that the actor thread,
 /// which the task actors share, does not wait for the disk; or done in place if no thread starts.
-enum Syncing {
-    Aside(std::thread::JoinHandle<std::io::Result<()>>),
-    Done(std::io::Result<()>),
+///
+/// Dropped before it was waited for (the checkpoint actor of a failed attempt goes away with its
+/// arbiter, and the next attempt's actor stages a checkpoint that pushes this one to "previous"),
+/// it still waits: the previous checkpoint must be on disk before the next one is staged, even
+/// across a restart.
+struct Syncing {
+    aside: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    done: Option<std::io::Result<()>>,
 }
 
 impl Syncing {
     fn start(staged: Staged) -> Syncing {
-        // The checkpoint goes over a channel so that it is not lost with the closure if the
-        // thread cannot be started.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(1);
+        Syncing::run(move || staged.sync())
+    }
+
+    /// Runs `sync` on a thread of its own, or here if no thread starts.
+    fn run<F: FnOnce() -> std::io::Result<()> + Send + 'static>(sync: F) -> Syncing {
+        // The work goes over a channel, sent once the thread runs, so that it is still here to
+        // run in place if the thread cannot be started.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<F>(1);
         let spawned = std::thread::Builder::new()
             .name("wxflow-fsync".into())
-            .spawn(move || rx.recv().map_err(|_| std::io::Error::other("no checkpoint to sync"))?.sync());
+            .spawn(move || rx.recv().map_err(|_| std::io::Error::other("no checkpoint to sync"))?());
         match spawned {
             Ok(handle) => {
-                let _ = tx.send(staged);
-                Syncing::Aside(handle)
+                let _ = tx.send(sync);
+                Syncing { aside: Some(handle), done: None }
             }
-            Err(_) => Syncing::Done(staged.sync()),
+            Err(_) => Syncing { aside: None, done: Some(sync()) },
         }
     }
 
-    fn wait(self) -> std::io::Result<()> {
-        match self {
-            Syncing::Aside(handle) => {
+    fn wait(mut self) -> std::io::Result<()> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self.aside.take() {
+            Some(handle) => {
                 handle.join().unwrap_or_else(|_| Err(std::io::Error::other("the thread syncing it panicked")))
             }
-            Syncing::Done(result) => result,
+            None => self.done.take().unwrap_or(Ok(())),
+        }
+    }
+}
+
+impl Drop for Syncing {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            tracing::warn!("syncing a checkpoint of a stopped attempt failed: {e}");
         }
     }
 }
@@ -520,5 +542,32 @@ impl Handler<FinishCheckpoint> for Checkpoint {
                 })
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A pending sync dropped unwaited (a failed attempt's actor going away with its arbiter) is
+    /// waited for: the next attempt must not stage over a checkpoint that is not on disk yet.
+    #[test]
+    fn a_dropped_sync_is_waited_for() {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let syncing = Syncing::run(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        drop(syncing);
+        assert!(done.load(Ordering::SeqCst), "the drop returned before the sync ended");
+    }
+
+    #[test]
+    fn a_failed_sync_comes_back_from_wait() {
+        let syncing = Syncing::run(|| Err(std::io::Error::other("disk gone")));
+        assert_eq!(syncing.wait().map_err(|e| e.to_string()), Err("disk gone".to_string()));
     }
 }
