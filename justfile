@@ -29,6 +29,13 @@ ci:
 bench *ARGS:
     python3 tests/bench/bench.py {{ARGS}}
 
+# Interleaved A/B of wxflow builds or settings on the 1 GiB input, as in BENCHMARKS' lever tables:
+# `just ab 12 before=/tmp/wxflow-before after=target/release/wxflow` (variants are label=BINARY
+# [ARGS...]; tests/bench/ab.py says more)
+ab ROUNDS *VARIANTS:
+    cargo build --release --quiet
+    python3 tests/bench/ab.py --rounds {{ROUNDS}} {{VARIANTS}}
+
 # Cluster scaling on a capped link: one node against three (needs `nats-server -js` on 127.0.0.1:4222)
 bench-cluster *ARGS:
     cargo build --release
