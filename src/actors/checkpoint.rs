@@ -339,12 +339,16 @@ impl Checkpoint {
             checkpoints: d.checkpoints_before + self.written + 1,
             restarts: record.counts(),
             retries: record.retries(),
-            hottest: self.committed.hottest.clone(),
+            // Moved in and back out below: the largest state (it grows with the days seen) is
+            // not copied for a checkpoint.
+            hottest: std::mem::take(&mut self.committed.hottest),
             window: self.committed.window.clone(),
             forecast: self.committed.forecast.clone(),
         };
         drop(record);
-        match d.faults.on_checkpoint_write().and_then(|()| d.store.stage(&snapshot)) {
+        let staged = d.faults.on_checkpoint_write().and_then(|()| d.store.stage(&snapshot));
+        self.committed.hottest = snapshot.hottest;
+        match staged {
             Ok(staged) => {
                 self.written += 1;
                 tracing::debug!(

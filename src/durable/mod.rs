@@ -18,7 +18,7 @@ pub mod partial;
 pub mod store;
 
 /// Version of the encoded [`Snapshot`]; a file of another version is refused, never misread.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Everything needed to continue a job from a byte offset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
