@@ -402,7 +402,8 @@ mod tests {
     fn damaged_serialized_state_is_refused() {
         let empty = Packed::EMPTY.0.to_le_bytes().repeat(64);
         let impossible = [&1447u32.to_le_bytes()[..], &empty[4..]].concat(); // minute 1447 of day 0
-        let cases: [(Vec<(i32, Vec<u8>)>, &str); 3] = [
+        type Blocks = Vec<(i32, Vec<u8>)>;
+        let cases: [(Blocks, &str); 3] = [
             (vec![(0, empty[..252].to_vec())], "hottest block 0 has 252 bytes of slots, expected 256"),
             (vec![(3, empty.clone()), (3, empty.clone())], "hottest block 3 appears twice"),
             (vec![(5, impossible)], "hottest block 5 holds an impossible minute 1447"),
