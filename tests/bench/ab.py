@@ -15,25 +15,14 @@ Example, a build against the one before it:
 """
 
 import argparse
-import json
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (the same input generation and page-cache warming as `just bench`)
-
-WRAPPER = (
-    "import resource,subprocess,sys,time,json;"
-    "t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
-    "w=time.perf_counter()-t;u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-    "print(json.dumps({'rc':r.returncode,'err':r.stderr.decode()[-2000:],'wall':w,"
-    "'cpu':u.ru_utime+u.ru_stime,'rss_kib':u.ru_maxrss}))"
-)
-
 
 def parse_variant(text):
     label, sep, command = text.partition("=")
@@ -47,11 +36,7 @@ def run_once(binary, args, source, out):
     """One run in a fresh wrapper process, so that its peak RSS and CPU are this run's own."""
     cmd = [binary, "run", "--source", str(source), "--out", str(out), "--force", "--progress", "off",
            "--log-level", "warn", "--workers", "2", *args]
-    done = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, check=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["rc"] != 0:
-        raise SystemExit(f"{shlex.join(cmd)} failed with exit code {result['rc']}:\n{result['err']}")
-    return result
+    return bench.measured(cmd, quiet=True)
 
 
 def main():

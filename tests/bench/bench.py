@@ -44,20 +44,22 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def measured(cmd, stdout=subprocess.DEVNULL):
-    """Runs cmd in a fresh wrapper process so ru_maxrss is this command's own peak."""
+def measured(cmd, stdout=subprocess.DEVNULL, quiet=False):
+    """Runs cmd in a fresh wrapper process so ru_maxrss (and the CPU time) are this command's own;
+    returns wall seconds, CPU seconds (user + system) and peak RSS in KiB."""
     wrapper = (
         "import resource,subprocess,sys,time,json;"
-        "t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
-        "w=time.perf_counter()-t;"
-        "print(json.dumps({'rc':r.returncode,'wall':w,"
-        "'rss_kib':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+        "t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
+        "w=time.perf_counter()-t;u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(json.dumps({'rc':r.returncode,'err':r.stderr.decode(errors='replace')[-2000:],'wall':w,"
+        "'cpu':u.ru_utime+u.ru_stime,'rss_kib':u.ru_maxrss}))"
     )
-    say("$", " ".join(str(c) for c in cmd))
+    if not quiet:
+        say("$", " ".join(str(c) for c in cmd))
     out = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
-        raise SystemExit(f"command failed with exit code {result['rc']}: {cmd}")
+        raise SystemExit(f"command failed with exit code {result['rc']}: {cmd}\n{result['err']}")
     return result
 
 
