@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::store::{seal, unseal};
+use super::store::{seal_with, unseal};
 use super::Snapshot;
 use crate::report::PipelineStats;
 
@@ -59,7 +59,7 @@ pub struct RangePartial {
 
 /// Encodes a range result with the checkpoint framing.
 pub fn encode(r: &RangeResult) -> Vec<u8> {
-    seal(MAGIC, &postcard::to_stdvec(r).expect("range results always serialize"))
+    seal_with(MAGIC, 64 << 10, |out| postcard::to_extend(r, out).expect("range results always serialize"))
 }
 
 /// Decodes and checks a stored range result; the error says what is wrong.

@@ -74,7 +74,8 @@ pub enum StoreError {
 /// input the payload is 1.6 MB; encoding it apart and copying it behind the header cost a copy
 /// and as much memory again).
 pub fn encode(s: &Snapshot) -> Vec<u8> {
-    seal_with(MAGIC, |out| postcard::to_extend(s, out).expect("snapshots always serialize"))
+    // Room for a small job's snapshot; a large one grows the buffer a few times.
+    seal_with(MAGIC, 64 << 10, |out| postcard::to_extend(s, out).expect("snapshots always serialize"))
 }
 
 /// Decodes and checks a checkpoint file's bytes; the error says what is wrong.
@@ -83,19 +84,13 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
     postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))
 }
 
-/// Frames `payload` as every durable wxflow file is framed (magic, [`FORMAT_VERSION`], length,
-/// CRC-32), so a damaged or foreign file is recognised before it is decoded.
-pub fn seal(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
-    seal_with(magic, |mut out| {
-        out.extend_from_slice(payload);
-        out
-    })
-}
-
-/// [`seal`] for a payload that `fill` appends to the buffer it is given (and returns), behind the
-/// header, which is completed afterwards.
-fn seal_with(magic: &[u8; 8], fill: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
-    let mut head = Vec::with_capacity(64 << 10);
+/// Frames a payload as every durable wxflow file is framed (magic, [`FORMAT_VERSION`], length,
+/// CRC-32), so a damaged or foreign file is recognised before it is decoded. `fill` appends the
+/// payload to the buffer it is given (and returns it), behind the header, which is completed
+/// afterwards; `room` is the payload size expected. Checkpoints and range results (which carry
+/// the same states) are encoded into it directly, not copied in.
+pub fn seal_with(magic: &[u8; 8], room: usize, fill: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let mut head = Vec::with_capacity(HEAD + room);
     head.extend_from_slice(magic);
     head.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     head.resize(HEAD, 0); // length and CRC-32, filled in below
@@ -107,7 +102,7 @@ fn seal_with(magic: &[u8; 8], fill: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<u8> 
     out
 }
 
-/// The payload of bytes framed by [`seal`] with `magic`, checked; the error says what is wrong
+/// The payload of bytes framed by [`seal_with`] with `magic`, checked; the error says what is wrong
 /// (`what` names the kind of file).
 pub fn unseal<'a>(magic: &[u8; 8], what: &str, bytes: &'a [u8]) -> Result<&'a [u8], String> {
     if bytes.len() < HEAD {

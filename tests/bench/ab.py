@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (the same input generation and page-cache warming as `just bench`)
 
+
 def parse_variant(text):
     label, sep, command = text.partition("=")
     words = shlex.split(command)
