@@ -196,55 +196,105 @@ impl Hottest {
         self.blocks.get(&day.0.div_euclid(BLOCK)).and_then(|b| b[day.0.rem_euclid(BLOCK) as usize].unpack())
     }
 
-    /// The final report.
+    /// The final report, in one pass over the days in date order: the month changes only at a
+    /// month's end and the minutes are counted in an array. (Four passes with a date conversion
+    /// and a map update per day took 9 ms at a century of days, 2% of a 1 GiB run's wall time,
+    /// on one core while the other idled.)
     pub fn report(&self, params: &HottestParams) -> HottestReport {
-        HottestReport {
-            days: self.iter().count(),
-            monthly: self.monthly(),
-            most_common: self.most_common(),
-            top: self.top(params.top_days),
-        }
-    }
-
-    fn monthly(&self) -> Vec<MonthMean> {
-        let mut sums: BTreeMap<Month, (u64, u32)> = BTreeMap::new();
+        let mut days = 0;
+        let mut months = Months::default();
+        let mut counts = [0u32; 2048]; // a packed minute has 11 bits
+        let mut top = Top::new(params.top_days);
         for (day, best) in self.iter() {
-            let entry = sums.entry(day.month()).or_default();
-            entry.0 += u64::from(best.minute) * 60;
-            entry.1 += 1;
+            days += 1;
+            months.add(day, best.minute);
+            counts[usize::from(best.minute)] += 1;
+            top.offer(day, best);
         }
-        sums.into_iter()
-            .map(|(month, (seconds, days))| MonthMean {
-                month,
-                mean_second: crate::tenths::div_round(i128::from(seconds), i128::from(days)) as u32,
-                days,
-            })
-            .collect()
+        HottestReport { days, monthly: months.finish(), most_common: most_common(&counts), top: top.finish() }
     }
+}
 
-    fn most_common(&self) -> MostCommon {
-        let mut counts: BTreeMap<u16, u32> = BTreeMap::new();
-        for (_, best) in self.iter() {
-            *counts.entry(best.minute).or_default() += 1;
-        }
-        let days = counts.values().copied().max().unwrap_or(0);
-        let minutes = counts.into_iter().filter(|&(_, n)| n == days).map(|(m, _)| m).collect();
-        MostCommon { minutes, days }
-    }
+/// Per-month sums of hottest times, fed days in date order.
+#[derive(Default)]
+struct Months {
+    done: Vec<MonthMean>,
+    /// The current month, the first day after it, and its seconds and days so far.
+    current: Option<(Month, Day, u64, u32)>,
+}
 
-    /// The `n` hottest days (ties: earlier date) in date order, keeping only `n` candidates.
-    fn top(&self, n: usize) -> Vec<(Day, DayMax)> {
-        let rank = |(day, best): &(Day, DayMax)| (std::cmp::Reverse(best.max), *day);
-        let mut top: Vec<(Day, DayMax)> = Vec::with_capacity(n + 1);
-        for candidate in self.iter() {
-            let at = top.partition_point(|kept| rank(kept) < rank(&candidate));
-            if at < n {
-                top.insert(at, candidate);
-                top.truncate(n);
+impl Months {
+    fn add(&mut self, day: Day, minute: u16) {
+        match &mut self.current {
+            Some((_, end, seconds, days)) if day < *end => {
+                *seconds += u64::from(minute) * 60;
+                *days += 1;
+            }
+            _ => {
+                self.close();
+                let month = day.month();
+                self.current = Some((month, month.next().first_day(), u64::from(minute) * 60, 1));
             }
         }
-        top.sort_by_key(|(day, _)| *day);
-        top
+    }
+
+    fn close(&mut self) {
+        if let Some((month, _, seconds, days)) = self.current.take() {
+            let mean_second = crate::tenths::div_round(i128::from(seconds), i128::from(days)) as u32;
+            self.done.push(MonthMean { month, mean_second, days });
+        }
+    }
+
+    fn finish(mut self) -> Vec<MonthMean> {
+        self.close();
+        self.done
+    }
+}
+
+/// Every minute tied for the most days (in time order), from per-minute day counts.
+fn most_common(counts: &[u32]) -> MostCommon {
+    let days = counts.iter().copied().max().unwrap_or(0);
+    let minutes = match days {
+        0 => Vec::new(),
+        _ => (0..counts.len()).filter(|&m| counts[m] == days).map(|m| m as u16).collect(),
+    };
+    MostCommon { minutes, days }
+}
+
+/// The `n` hottest days (ties: earlier date), keeping only `n` candidates, fed in date order.
+struct Top {
+    n: usize,
+    kept: Vec<(Day, DayMax)>,
+}
+
+impl Top {
+    fn new(n: usize) -> Top {
+        Top { n, kept: Vec::with_capacity(n + 1) }
+    }
+
+    fn rank(&(day, best): &(Day, DayMax)) -> (std::cmp::Reverse<Tenths>, Day) {
+        (std::cmp::Reverse(best.max), day)
+    }
+
+    fn offer(&mut self, day: Day, best: DayMax) {
+        let candidate = (day, best);
+        // Most days are not hotter than the n-th kept one: one comparison.
+        if self.kept.len() == self.n
+            && self.kept.last().is_none_or(|last| Top::rank(last) < Top::rank(&candidate))
+        {
+            return;
+        }
+        let at = self.kept.partition_point(|kept| Top::rank(kept) < Top::rank(&candidate));
+        if at < self.n {
+            self.kept.insert(at, candidate);
+            self.kept.truncate(self.n);
+        }
+    }
+
+    /// The kept days in date order.
+    fn finish(mut self) -> Vec<(Day, DayMax)> {
+        self.kept.sort_by_key(|(day, _)| *day);
+        self.kept
     }
 }
 
@@ -322,6 +372,59 @@ mod tests {
         h.absorb(&[r(1, 600, 150), r(1, 800, 170), r(1, 700, 170), r(1, 900, 160)]);
         assert_eq!(h.day(Day::from_ymd(2006, 6, 1).unwrap()), Some(DayMax { max: Tenths(170), minute: 700 }));
         assert_eq!(h.day(Day::from_ymd(2006, 6, 2).unwrap()), None);
+    }
+
+    /// The one-pass report equals the plain computation: group the days by calendar month, count
+    /// every minute, sort all days by (max descending, date) and keep the first `n`. Days are
+    /// spread over gaps of up to a few years (months and years skipped, negative days), with few
+    /// distinct values and minutes so that ties are common.
+    #[test]
+    fn one_pass_report_equals_grouping_and_sorting() {
+        use proptest::prelude::*;
+        let step = (prop_oneof![Just(1i32), 1i32..40, 300i32..900], 0u16..6, -3i32..4);
+        let gaps = prop::collection::vec(step, 1..300);
+        proptest!(ProptestConfig::with_cases(300), |(start in -30_000i32..30_000, gaps in gaps, n in 0usize..14)| {
+            let mut h = Hottest::default();
+            let mut d = start;
+            for (gap, minute, t) in &gaps {
+                d += gap;
+                h.insert(Day(d), DayMax { max: Tenths(*t), minute: minute * 240 + 7 });
+            }
+            let all: Vec<(Day, DayMax)> = h.iter().collect();
+            let mut months: BTreeMap<Month, (u64, u32)> = BTreeMap::new();
+            let mut counts: BTreeMap<u16, u32> = BTreeMap::new();
+            for (day, best) in &all {
+                let m = months.entry(day.month()).or_default();
+                (m.0, m.1) = (m.0 + u64::from(best.minute) * 60, m.1 + 1);
+                *counts.entry(best.minute).or_default() += 1;
+            }
+            let monthly: Vec<MonthMean> = months
+                .into_iter()
+                .map(|(month, (s, k))| MonthMean {
+                    month,
+                    mean_second: crate::tenths::div_round(i128::from(s), i128::from(k)) as u32,
+                    days: k,
+                })
+                .collect();
+            let most = counts.values().copied().max().unwrap_or(0);
+            let minutes: Vec<u16> = counts.iter().filter(|&(_, &c)| c == most).map(|(&m, _)| m).collect();
+            let mut ranked = all.clone();
+            ranked.sort_by_key(|(day, best)| (std::cmp::Reverse(best.max), *day));
+            ranked.truncate(n);
+            ranked.sort_by_key(|(day, _)| *day);
+            let report = h.report(&HottestParams { top_days: n });
+            prop_assert_eq!(report.days, all.len());
+            prop_assert_eq!(report.monthly, monthly);
+            prop_assert_eq!(report.most_common, MostCommon { minutes, days: most });
+            prop_assert_eq!(report.top, ranked);
+        });
+    }
+
+    #[test]
+    fn an_empty_state_reports_nothing() {
+        let report = Hottest::default().report(&HottestParams { top_days: 10 });
+        assert_eq!((report.days, report.monthly.len(), report.top.len()), (0, 0, 0));
+        assert_eq!(report.most_common, MostCommon { minutes: vec![], days: 0 });
     }
 
     #[test]
