@@ -8,7 +8,8 @@ command:
   3. time `wxflow run` and `wc -l` on each input from the local file (page cache warmed before
      every timed run), measuring peak RSS of the child;
   4. time the DuckDB baseline (tests/bench/duckdb_baseline.py, in a local virtualenv) on the same
-     file with the same thread count, and check that both give identical answers;
+     file with the same thread count, and check that both give identical answers (steps 3 and 4
+     run in alternating rounds, best of each tool kept);
   5. serve the largest file from a local HTTP server and time `curl -o /dev/null` against
      `wxflow run --source http://...`.
 Prints Markdown tables for BENCHMARKS.md and, at the end, the speed goals of issue 10 with the
@@ -219,15 +220,21 @@ def main():
         for label in args.sizes.split(","):
             path = generate(label)
             size = path.stat().st_size
-            wx_out = work / f"wx-{label}"
-            wx = min((wxflow_run(path, wx_out, args.threads) for _ in range(args.repeat)), key=lambda r: r["wall"])
+            wx_out, db_out = work / f"wx-{label}", work / f"db-{label}"
+            db_out.mkdir()
+            # Rounds alternate the tools, so that a host whose speed drifts within minutes (the
+            # VMs here did, by up to 20% in an hour) slows all three alike, not one of them.
+            runs = {"wx": [], "wc": [], "db": []}
+            for i in range(max(args.repeat, 3)):
+                if i < args.repeat:
+                    runs["wx"].append(wxflow_run(path, wx_out, args.threads))
+                runs["wc"].append(wc_run(path))
+                if python and i < args.repeat:
+                    runs["db"].append(duckdb_run(python, path, db_out, args.threads))
+            best = {tool: min(r, key=lambda m: m["wall"]) for tool, r in runs.items() if r}
             processed = json.loads((wx_out / "summary.json").read_text())["rows"]["processed"]
-            row = {"input": label, "bytes": size, "rows": processed, "wx": wx}
-            row["wc"] = min((wc_run(path) for _ in range(max(args.repeat, 3))), key=lambda r: r["wall"])
+            row = {"input": label, "bytes": size, "rows": processed, **best}
             if python:
-                db_out = work / f"db-{label}"
-                db_out.mkdir()
-                row["db"] = min((duckdb_run(python, path, db_out, args.threads) for _ in range(args.repeat)), key=lambda r: r["wall"])
                 row["same"] = same_answers(wx_out, db_out)
             rows.append(row)
             report_row(row)
@@ -298,10 +305,12 @@ def http_row(row, threads, work, rate=0, repeat=1):
     path = DATA / f"wx-{row['input']}.csv"
     server = serve(DATA, rate)
     url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
-    runs = max(repeat, 1 if rate else 2)
+    curls, wxs = [], []
     try:
-        curl = min((measured(["curl", "-sS", "-o", "/dev/null", url]) for _ in range(runs)), key=lambda r: r["wall"])
-        wx = min((wxflow_run(url, work / "http", threads) for _ in range(runs)), key=lambda r: r["wall"])
+        for _ in range(max(repeat, 1 if rate else 2)):  # curl and wxflow alternate, as above
+            curls.append(measured(["curl", "-sS", "-o", "/dev/null", url]))
+            wxs.append(wxflow_run(url, work / "http", threads))
+        curl, wx = (min(runs, key=lambda r: r["wall"]) for runs in (curls, wxs))
     finally:
         server.shutdown()
     label = f"paced at {rate / 1e6:.0f} MB/s" if rate else "unpaced"
