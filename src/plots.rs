@@ -3,7 +3,8 @@
 //!
 //! Pure functions from the report types to SVG text (plotters' SVG backend: no fonts, browser or
 //! network needed). Plots summarise: one point per day for the hottest times, and series thinned
-//! to at most [`MAX_POINTS`] points, so a large input never makes a large picture.
+//! to at most [`MAX_POINTS`] points (or monthly lines), so a large input never makes a large
+//! picture.
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -82,14 +83,19 @@ fn hottest_times(
         .map_err(|e| e.to_string())?
         .label("hottest time of the day")
         .legend(|(x, y)| Circle::new((x + 10, y), 4, HI.filled()));
+    let months = group(monthly.len());
     chart
-        .draw_series(monthly.iter().map(|m| {
-            let (from, to) = month_span(m.month, first, last);
-            let y = f64::from(m.mean_second) / 60.0;
+        .draw_series(monthly.chunks(months).map(|ms| {
+            let (from, to) =
+                (month_span(ms[0].month, first, last).0, month_span(ms[ms.len() - 1].month, first, last).1);
+            let y = mean_minute(ms);
             PathElement::new(vec![(from, y), (to, y)], BLACK.stroke_width(3))
         }))
         .map_err(|e| e.to_string())?
-        .label("monthly mean hottest time")
+        .label(match months {
+            1 => "monthly mean hottest time".to_string(),
+            n => format!("mean hottest time of each {n} months"),
+        })
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
     legend(&mut chart)
 }
@@ -377,6 +383,14 @@ fn month_span(month: Month, first: Day, last: Day) -> (f64, f64) {
     (f64::from(from.0) - 0.4, f64::from(to.0) + 0.4)
 }
 
+/// The mean hottest time, in minutes, of the days of consecutive months (each month's mean
+/// weighted by its days).
+fn mean_minute(months: &[MonthMean]) -> f64 {
+    let days: f64 = months.iter().map(|m| f64::from(m.days)).sum();
+    let seconds: f64 = months.iter().map(|m| f64::from(m.mean_second) * f64::from(m.days)).sum();
+    seconds / days.max(1.0) / 60.0
+}
+
 fn day_span(mut days: impl Iterator<Item = Day>) -> (Day, Day) {
     let first = days.next().unwrap_or(Day(0));
     let last = days.last().unwrap_or(first);
@@ -458,6 +472,32 @@ mod tests {
         assert!(circles(&svg) <= 2 * MAX_POINTS + 2, "{} circles", circles(&svg));
         assert!(svg.len() < 1 << 20, "{} bytes", svg.len());
         assert!(svg.contains("(each point: the mean of 25 days)"), "the thinning is said");
+    }
+
+    /// 3,000 months (as a 1 GiB export has 3,380): their mean lines are grouped two by two, each
+    /// group at the mean over its days, and the legend says so.
+    #[test]
+    fn thousands_of_months_are_drawn_as_grouped_mean_lines() {
+        let months: Vec<MonthMean> = (0..3000)
+            .map(|i| MonthMean {
+                month: Month { year: 1800 + i / 12, month: (i % 12 + 1) as u32 },
+                mean_second: 50_000,
+                days: 28,
+            })
+            .collect();
+        let days: Vec<(Day, DayMax)> = [months[0].month.first_day(), months[2999].month.first_day()]
+            .map(|d| (d, DayMax { max: Tenths(1), minute: 1 }))
+            .to_vec();
+        let lines = |months: &[MonthMean]| hottest(&days, months).unwrap().matches("<polyline").count();
+        // 1,500 mean lines more than the same plot without months (axes, ticks, legend marks).
+        assert_eq!(lines(&months) - lines(&[]), 1500);
+        let svg = hottest(&days, &months).unwrap();
+        assert!(svg.contains("mean hottest time of each 2 months"));
+        let weighted = [
+            MonthMean { month: Month { year: 2006, month: 6 }, mean_second: 600, days: 30 },
+            MonthMean { month: Month { year: 2006, month: 7 }, mean_second: 1200, days: 10 },
+        ];
+        assert_eq!(mean_minute(&weighted), 12.5); // (600 * 30 + 1200 * 10) / 40 s = 750 s
     }
 
     fn hit(day: u32, minute: u16, hi: i32, low: i32, by_hi: bool, by_low: bool) -> Hit {
