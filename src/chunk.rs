@@ -2,9 +2,10 @@
 //!
 //! Blocks arrive from the network or disk with arbitrary boundaries. The chunker re-cuts them so
 //! that no line is split between chunks (each chunk parses on its own, in any order, on any worker)
-//! and records where each chunk starts: its byte offset (what a resumed run fetches from) and its
-//! first line number (what reject messages report). Chunks share the read buffer (`Bytes`), so
-//! cutting copies nothing.
+//! and records where each chunk starts: its byte offset (what a resumed run fetches from). Chunks
+//! share the read buffer (`Bytes`), so cutting copies nothing. Their line numbers are found after
+//! parsing, by [`crate::actors::lines::LineLedger`]: the parser counts lines anyway, and counting
+//! them here as well cost a pass over every byte.
 
 use bytes::Bytes;
 
@@ -19,8 +20,6 @@ pub struct Chunk {
     pub seq: u64,
     /// Byte offset of `data[0]` in the input.
     pub offset: u64,
-    /// Line number of the first line in `data` (the header is line 1).
-    pub first_line: u64,
     /// Whole lines, each ending in `\n` except possibly the last line of the input.
     pub data: Bytes,
 }
@@ -31,9 +30,10 @@ impl Chunk {
         self.offset + self.data.len() as u64
     }
 
-    /// Where the chunk lies, without its bytes; `at_end` if it is the input's last chunk.
-    pub fn span(&self, at_end: bool) -> Span {
-        Span { seq: self.seq, offset: self.offset, end: self.end(), first_line: self.first_line, at_end }
+    /// Where the chunk lies, without its bytes, once its first line is known; `at_end` if it is
+    /// the input's last chunk.
+    pub fn span(&self, first_line: u64, at_end: bool) -> Span {
+        Span { seq: self.seq, offset: self.offset, end: self.end(), first_line, at_end }
     }
 }
 
@@ -64,13 +64,9 @@ pub struct Span {
 pub struct Chunker {
     /// Bytes copied in and not yet frozen: an unshared buffer that came from `buffers`.
     buf: Vec<u8>,
-    /// Line breaks in `buf`, counted as blocks are copied in (while they are in the cache).
-    breaks: u64,
     /// A frozen buffer being cut into chunks (it comes before `buf`); empty between the calls of
     /// a `next_chunk` loop.
     ready: Bytes,
-    /// Line breaks in `ready`.
-    ready_breaks: u64,
     aligned: Option<Bytes>,
     /// The rest of a network read beyond what the next cut needs: it is copied in only after
     /// that cut, into the next buffer, so that no byte is copied twice (copying whole reads made
@@ -80,7 +76,10 @@ pub struct Chunker {
     target: usize,
     max_line: usize,
     next_seq: u64,
+    /// The chunk number the chunker started at.
+    first_seq: u64,
     offset: u64,
+    /// The next line's number, while only header lines (`take_line`) have been handed out.
     line: u64,
 }
 
@@ -93,15 +92,14 @@ impl Chunker {
     pub fn new(target: usize, max_line: usize, offset: u64, line: u64) -> Chunker {
         Chunker {
             buf: Vec::new(),
-            breaks: 0,
             ready: Bytes::new(),
-            ready_breaks: 0,
             aligned: None,
             pending: Bytes::new(),
             buffers: Recycler::new(KEEP_BUFFERS),
             target: target.max(1),
             max_line,
             next_seq: 0,
+            first_seq: 0,
             offset,
             line,
         }
@@ -109,7 +107,7 @@ impl Chunker {
 
     /// Numbers chunks from `seq` on (a resumed run continues the numbering).
     pub fn starting_at(mut self, seq: u64) -> Chunker {
-        self.next_seq = seq;
+        (self.next_seq, self.first_seq) = (seq, seq);
         self
     }
 
@@ -142,7 +140,7 @@ impl Chunker {
         }
     }
 
-    /// Copies `block` into the buffer, counting its line breaks while they are in the cache.
+    /// Copies `block` into the buffer.
     fn append(&mut self, block: &[u8]) {
         if self.buf.capacity() - self.buf.len() < block.len() {
             // None yet (after a freeze), or full (a long line, or a read larger than a chunk):
@@ -152,7 +150,6 @@ impl Chunker {
             self.buffers.give_back(std::mem::replace(&mut self.buf, larger));
         }
         self.buf.extend_from_slice(block);
-        self.breaks += breaks_in(block);
     }
 
     /// Room in a new buffer: a whole chunk and a network read, so that it rarely has to grow.
@@ -165,7 +162,6 @@ impl Chunker {
     fn freeze(&mut self) {
         debug_assert!(self.ready.is_empty());
         self.ready = Bytes::from_owner(self.buffers.lend(std::mem::take(&mut self.buf)));
-        self.ready_breaks = std::mem::take(&mut self.breaks);
     }
 
     /// Puts what is left of `ready` back in front of the buffer (a copy of less than a chunk).
@@ -177,7 +173,6 @@ impl Chunker {
         joined.extend_from_slice(&self.ready);
         joined.extend_from_slice(&self.buf);
         self.buffers.give_back(std::mem::replace(&mut self.buf, joined));
-        self.breaks += std::mem::take(&mut self.ready_breaks);
         self.ready = Bytes::new();
     }
 
@@ -227,7 +222,8 @@ impl Chunker {
         self.next_seq
     }
 
-    /// Line number of the next line to be handed out.
+    /// Line number of the next line, while only header lines have been handed out (`take_line`):
+    /// the first chunk's first line. Chunks are not counted (see the module doc).
     pub fn line(&self) -> u64 {
         self.line
     }
@@ -241,10 +237,10 @@ impl Chunker {
         }
         match memchr::memchr(b'\n', &self.buf) {
             Some(pos) => {
-                self.breaks -= 1;
                 let line = Bytes::copy_from_slice(&self.buf[..=pos]);
                 self.buf.drain(..=pos);
-                self.advance(line.len(), 1);
+                self.offset += line.len() as u64;
+                self.line += 1;
                 Ok(Some(line))
             }
             None => self.check_line_length().map(|()| None),
@@ -300,55 +296,35 @@ impl Chunker {
         (!self.buf.is_empty()).then(|| self.whole_buffer())
     }
 
-    /// The first `cut` bytes of `ready`, which end with a line break. Their line breaks are
-    /// counted by the smaller side of the cut: the bytes were counted as they came in, and
-    /// counting a whole chunk again, out of the cache, took 5% of a download's samples on the
-    /// thread that also receives it.
+    /// The first `cut` bytes of `ready`, which end with a line break.
     fn cut_ready(&mut self, cut: usize) -> Chunk {
         let data = self.ready.split_to(cut);
-        let breaks = match data.len() <= self.ready.len() {
-            true => breaks_in(&data),
-            false => self.ready_breaks - breaks_in(&self.ready),
-        };
-        debug_assert_eq!(breaks, breaks_in(&data), "line breaks miscounted");
-        self.ready_breaks -= breaks;
-        let (offset, first_line) = (self.offset, self.line);
-        self.advance(data.len(), breaks); // a cut ends with a line break
-        self.numbered(offset, first_line, data)
+        self.numbered(data)
     }
 
     /// The whole buffer as one chunk (its last line may lack a line ending).
     fn whole_buffer(&mut self) -> Chunk {
-        let lines = self.breaks + u64::from(self.buf.last().is_some_and(|&b| b != b'\n'));
-        self.breaks = 0;
         let data = Bytes::from_owner(self.buffers.lend(std::mem::take(&mut self.buf)));
-        let (offset, first_line) = (self.offset, self.line);
-        self.advance(data.len(), lines);
-        self.numbered(offset, first_line, data)
+        self.numbered(data)
     }
 
     fn chunk_from(&mut self, data: Bytes) -> Chunk {
-        let (offset, first_line) = (self.offset, self.line);
-        self.advance(data.len(), count_lines(&data));
-        self.numbered(offset, first_line, data)
+        self.numbered(data)
     }
 
-    fn numbered(&mut self, offset: u64, first_line: u64, data: Bytes) -> Chunk {
-        let seq = self.next_seq;
+    fn numbered(&mut self, data: Bytes) -> Chunk {
+        let (seq, offset) = (self.next_seq, self.offset);
         self.next_seq += 1;
-        Chunk { seq, offset, first_line, data }
+        self.offset += data.len() as u64;
+        Chunk { seq, offset, data }
     }
 
-    /// Accounts for `len` bytes and `lines` lines handed out.
-    fn advance(&mut self, len: usize, lines: u64) {
-        self.offset += len as u64;
-        self.line += lines;
-    }
-
+    /// A line too long to hold: its number is known here only if no chunk was cut before it
+    /// (the fetcher asks the ledger otherwise).
     fn check_line_length(&self) -> Result<(), DataError> {
         if self.buf.len() > self.max_line {
             return Err(DataError::LineTooLong {
-                line: self.line,
+                line: (self.next_seq == self.first_seq).then_some(self.line),
                 byte: self.offset,
                 limit: self.max_line as u64,
             });
@@ -368,16 +344,6 @@ pub fn cut_point(buf: &[u8], target: usize) -> Option<usize> {
         Some(pos) => Some(pos + 1),
         None => memchr::memchr(b'\n', &buf[target..]).map(|pos| target + pos + 1),
     }
-}
-
-/// Number of lines in `data`: line breaks, plus one for a final line without a break.
-pub fn count_lines(data: &[u8]) -> u64 {
-    breaks_in(data) + u64::from(data.last().is_some_and(|&b| b != b'\n'))
-}
-
-/// Number of line breaks in `data`.
-fn breaks_in(data: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', data).count() as u64
 }
 
 #[cfg(test)]
@@ -417,7 +383,7 @@ mod tests {
                     }
                 }
                 got.extend(std::iter::from_fn(|| c.finish()));
-                let key = |c: &Chunk| (c.seq, c.offset, c.first_line, c.data.clone());
+                let key = |c: &Chunk| (c.seq, c.offset, c.data.clone());
                 assert_eq!(
                     got.iter().map(key).collect::<Vec<_>>(),
                     want.iter().map(key).collect::<Vec<_>>(),
@@ -449,16 +415,14 @@ mod tests {
                 let chunks = cut_all(input, target, block);
                 let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
                 assert_eq!(joined, input);
-                let mut line = 1;
+                let mut offset = 0;
                 for (i, c) in chunks.iter().enumerate() {
-                    assert_eq!(c.seq, i as u64);
-                    assert_eq!(c.first_line, line);
-                    line += count_lines(&c.data);
+                    assert_eq!((c.seq, c.offset), (i as u64, offset));
+                    offset = c.end();
                     if i + 1 < chunks.len() {
                         assert_eq!(c.data.last(), Some(&b'\n'));
                     }
                 }
-                assert_eq!(line, 6);
             }
         }
     }
@@ -469,9 +433,10 @@ mod tests {
         c.push(b"h1,h2\r\nx,1\r\ny,2\r\n");
         assert_eq!(&c.take_line().unwrap().unwrap()[..], b"h1,h2\r\n");
         let first = c.next_chunk().unwrap().unwrap();
-        assert_eq!((first.offset, first.first_line, &first.data[..]), (7, 2, &b"x,1\r\n"[..]));
+        assert_eq!((first.offset, &first.data[..]), (7, &b"x,1\r\n"[..]));
+        assert_eq!(c.line(), 2, "the first chunk's first line");
         let rest = c.next_chunk().unwrap().or_else(|| c.finish()).unwrap();
-        assert_eq!((rest.offset, rest.first_line), (12, 3));
+        assert_eq!(rest.offset, 12);
         assert_eq!(rest.end(), 17);
     }
 
@@ -482,7 +447,7 @@ mod tests {
         c.push_bytes(block.clone());
         let chunk = c.next_chunk().unwrap().unwrap();
         assert_eq!(chunk.data.as_ptr(), block.as_ptr(), "zero-copy");
-        assert_eq!((chunk.offset, chunk.first_line), (0, 1));
+        assert_eq!(chunk.offset, 0);
         // An unaligned block, then an aligned one: content, order and numbering stay right.
         c.push_bytes(Bytes::from_static(b"c,3\nd,"));
         assert!(c.next_chunk().unwrap().is_none());
@@ -494,13 +459,23 @@ mod tests {
         rest.extend(c.finish());
         let joined: Vec<u8> = rest.iter().flat_map(|c| c.data.to_vec()).collect();
         assert_eq!(joined, b"c,3\nd,4\n");
-        assert_eq!((rest[0].offset, rest[0].first_line), (8, 3));
+        assert_eq!(rest[0].offset, 8);
     }
 
     #[test]
     fn a_line_longer_than_the_limit_is_an_error() {
         let mut c = Chunker::new(4, 16, 0, 1);
         c.push(&[b'x'; 40]);
-        assert!(matches!(c.next_chunk(), Err(DataError::LineTooLong { line: 1, byte: 0, limit: 16 })));
+        assert!(matches!(c.next_chunk(), Err(DataError::LineTooLong { line: Some(1), byte: 0, limit: 16 })));
+        // After a chunk, the line's number is not known here (the fetcher asks the ledger).
+        let mut c = Chunker::new(4, 16, 0, 1);
+        c.push(b"a,1\n");
+        c.push(&[b'x'; 40]);
+        assert_eq!(c.next_chunk().unwrap().map(|c| c.offset), Some(0));
+        let after = (0..3).map(|_| c.next_chunk()).find(|r| !matches!(r, Ok(None)));
+        assert!(
+            matches!(after, Some(Err(DataError::LineTooLong { line: None, byte: 4, limit: 16 }))),
+            "{after:?}"
+        );
     }
 }

@@ -229,10 +229,11 @@ pub enum DataError {
         found: String,
     },
     /// A single line longer than the chunker will hold.
-    #[error("line {line} (starting at byte {byte}) is longer than {limit} bytes without a line break; this is not a line-based CSV export")]
+    #[error("{} is longer than {limit} bytes without a line break; this is not a line-based CSV export", line_at(*.line, *.byte))]
     LineTooLong {
-        /// Line number.
-        line: u64,
+        /// Line number, when it could be found (the chunks before it are numbered as they are
+        /// parsed; see `actors::lines`).
+        line: Option<u64>,
         /// Byte offset of the line start.
         byte: u64,
         /// The limit in bytes.
@@ -347,4 +348,12 @@ pub fn preview(bytes: &[u8], max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// "line N (starting at byte B)", or "the line starting at byte B" when its number is unknown.
+fn line_at(line: Option<u64>, byte: u64) -> String {
+    match line {
+        Some(line) => format!("line {line} (starting at byte {byte})"),
+        None => format!("the line starting at byte {byte}"),
+    }
 }

@@ -13,11 +13,12 @@ use futures_util::StreamExt;
 use crate::actors::backpressure::Gate;
 use crate::actors::checkpoint::JobFacts;
 use crate::actors::epoch::{CloseEpoch, Epochs};
-use crate::actors::parsers::ParseJob;
+use crate::actors::lines::LineLedger;
+use crate::actors::parsers::{ParseJob, Unnumbered};
 use crate::chunk::{Chunk, Chunker};
 use crate::config::Columns;
 use crate::durable::Position;
-use crate::error::Error;
+use crate::error::{DataError, Error};
 use crate::faults::Faults;
 use crate::progress::Progress;
 use crate::schema::{parse_header, HeaderSearch, Schema};
@@ -123,6 +124,7 @@ impl Handler<Fetch> for Fetcher {
             jobs: msg.jobs,
             leading_blank: 0,
             search: HeaderSearch { sniffed: s.resume.is_some(), leading_blank: 0 },
+            lines: None,
         };
         Box::pin(async move {
             use futures_util::FutureExt;
@@ -145,6 +147,8 @@ struct Run {
     jobs: Sender<ParseJob>,
     leading_blank: u64,
     search: HeaderSearch,
+    /// Numbers the chunks' lines; made when the first chunk is cut (after the header).
+    lines: Option<Arc<LineLedger<Unnumbered>>>,
 }
 
 impl Run {
@@ -204,7 +208,7 @@ impl Run {
                 }
             }
             let Some(schema) = &schema else { continue };
-            while let Some(chunk) = self.chunker.next_chunk()? {
+            while let Some(chunk) = self.next_chunk()? {
                 self.dispatch(chunk, schema, false).await?;
             }
             if eof {
@@ -246,13 +250,29 @@ impl Run {
         Ok(Some(schema))
     }
 
+    /// The next chunk, if enough input is buffered. A line too long to hold is reported with its
+    /// number once the chunks before it are parsed (the chunker does not count lines).
+    fn next_chunk(&mut self) -> Result<Option<Chunk>, Error> {
+        match self.chunker.next_chunk() {
+            Err(DataError::LineTooLong { line: None, byte, limit }) => {
+                let seq = self.chunker.chunks();
+                let line = self.lines.as_ref().and_then(|l| l.first_line_of(seq, NUMBERING_WAIT));
+                Err(DataError::LineTooLong { line, byte, limit }.into())
+            }
+            other => Ok(other?),
+        }
+    }
+
     async fn dispatch(&mut self, chunk: Chunk, schema: &Arc<Schema>, at_end: bool) -> Result<(), Error> {
         let ticket = self.gate.enter().await;
         let seq = chunk.seq;
         self.setup.faults.on_chunk_cut(seq);
         self.setup.faults.on_chunk("fetcher", seq);
         tracing::trace!(seq, offset = chunk.offset, "chunk admitted");
-        let job = ParseJob { chunk, schema: schema.clone(), at_end, epoch: self.epochs.current(), ticket };
+        let line = self.chunker.line();
+        let lines = self.lines.get_or_insert_with(|| Arc::new(LineLedger::new(seq, line))).clone();
+        let job =
+            ParseJob { chunk, schema: schema.clone(), at_end, epoch: self.epochs.current(), ticket, lines };
         self.jobs.try_send(job).map_err(|e| Error::Internal(format!("parse queue refused a chunk: {e}")))?;
         if let Some(close) = self.epochs.cut(seq) {
             self.setup.closes.do_send(close);
@@ -260,6 +280,10 @@ impl Run {
         Ok(())
     }
 }
+
+/// How long a line too long to hold waits for the chunks before it to be numbered (they are
+/// being parsed; only a stuck worker makes the error go without its line number).
+const NUMBERING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves with the signal once a stop is requested; never, if the sender is gone.
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<Option<i32>>) -> i32 {

@@ -14,6 +14,7 @@ pub mod backpressure;
 pub mod checkpoint;
 pub mod epoch;
 pub mod fetcher;
+pub mod lines;
 pub mod parsers;
 pub mod replay;
 pub mod router;

@@ -12,10 +12,11 @@ use actix::Addr;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::actors::backpressure::Ticket;
+use crate::actors::lines::LineLedger;
 use crate::actors::router::{ParsedChunk, Router};
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, Span};
 use crate::error::Error;
-use crate::parse::{parse_chunk_into, Reading};
+use crate::parse::{parse_chunk_into, Parsed, Reading};
 use crate::recycle::Recycler;
 use crate::schema::Schema;
 use crate::tasks::DaySpan;
@@ -32,6 +33,8 @@ pub struct ParseJob {
     pub epoch: u64,
     /// Admission ticket.
     pub ticket: Arc<Ticket>,
+    /// Where the chunk's first line is found, from the line counts of the chunks before it.
+    pub lines: Arc<LineLedger<Unnumbered>>,
 }
 
 /// Running parse workers and the sending side of their queue.
@@ -95,28 +98,65 @@ fn work(
         let parsed = catch_unwind(AssertUnwindSafe(|| {
             faults.on_chunk("parser", chunk.seq);
             let readings = recycler.take(0); // parse_chunk_into reserves what the chunk needs
-            parse_chunk_into(&chunk.data, chunk.first_line, &job.schema, job.at_end, readings)
+            parse_chunk_into(&chunk.data, 0, &job.schema, job.at_end, readings) // lines from 0
         }));
         match parsed {
-            Ok(mut parsed) => router.do_send(ParsedChunk {
-                span: chunk.span(job.at_end),
-                epoch: job.epoch,
-                days: DaySpan::of(&parsed.readings),
-                readings: recycler.lend(std::mem::take(&mut parsed.readings)),
-                parsed,
-                ticket: job.ticket,
-            }),
+            Ok(parsed) => {
+                let seq = chunk.seq;
+                let done = Unnumbered {
+                    span: chunk.span(0, job.at_end),
+                    epoch: job.epoch,
+                    parsed,
+                    ticket: job.ticket,
+                };
+                for (first_line, chunk) in job.lines.number(seq, done.parsed.lines, done) {
+                    router.do_send(chunk.numbered(first_line, recycler));
+                }
+            }
             Err(panic) => {
                 let detail = format!(
-                    "{} (on the chunk at byte {}, line {})",
+                    "{} (on chunk {} at byte {})",
                     crate::actors::supervisor::panic_text(panic.as_ref()),
-                    chunk.offset,
-                    chunk.first_line
+                    chunk.seq,
+                    chunk.offset
                 );
                 tracing::error!(actor = "parser", "actor failed: {detail}");
                 let _ = fatal.try_send(Error::ActorFailed { actor: "parser", detail });
                 return;
             }
         }
+    }
+}
+
+/// A parsed chunk whose lines are numbered from 0, waiting for its first line (see
+/// [`LineLedger`]).
+pub struct Unnumbered {
+    span: Span,
+    epoch: u64,
+    parsed: Parsed,
+    ticket: Arc<Ticket>,
+}
+
+impl Unnumbered {
+    /// The router's message for this chunk, its lines moved to `first_line`.
+    fn numbered(mut self, first_line: u64, recycler: &Recycler<Reading>) -> ParsedChunk {
+        renumber(&mut self.parsed, first_line);
+        ParsedChunk {
+            span: Span { first_line, ..self.span },
+            epoch: self.epoch,
+            days: DaySpan::of(&self.parsed.readings),
+            readings: recycler.lend(std::mem::take(&mut self.parsed.readings)),
+            parsed: self.parsed,
+            ticket: self.ticket,
+        }
+    }
+}
+
+/// Moves the lines of a chunk parsed from line 0 to `first_line`: a pass over the readings (one
+/// add each, usually on readings this thread has just written, in its cache) and the rejects.
+pub fn renumber(parsed: &mut Parsed, first_line: u64) {
+    if first_line != 0 {
+        parsed.readings.iter_mut().for_each(|r| r.line += first_line);
+        parsed.rejects.iter_mut().for_each(|r| r.line += first_line);
     }
 }
