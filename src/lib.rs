@@ -3,6 +3,8 @@
 //! Functional core: [`parse`], [`tasks`] and [`report`] are pure and hold the rules.
 //! Actor shell: [`actors`] and [`pipeline`] move chunks, hold state and bound memory.
 
+#![warn(missing_docs)]
+
 pub mod actors;
 pub mod chunk;
 pub mod cli;

@@ -6,8 +6,8 @@
 //! validation message can say where a bad value was set. Validation collects every problem at once
 //! and turns the raw settings into a [`Plan`] of typed values the job uses.
 //!
-//! Split by concern: [`settings`] (raw sections), [`layers`] (where values come from), [`validate`]
-//! (checks) and [`plan`] (the typed result).
+//! Split by concern, in private modules: `settings` (raw sections), `layers` (where values come
+//! from), `validate` (checks) and `plan` (the typed result).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

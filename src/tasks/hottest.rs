@@ -60,7 +60,7 @@ const BLOCK: i32 = 64;
 
 /// Running state: one [`DayMax`] per day seen.
 ///
-/// A station exports consecutive days, so days are kept in dense blocks of [`BLOCK`] slots rather
+/// A station exports consecutive days, so days are kept in dense blocks of `BLOCK` (64) slots rather
 /// than one map node each: about 8 bytes per day instead of about 24, which keeps memory nearly
 /// flat even at a century of data per gigabyte.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
