@@ -12,6 +12,7 @@ test:
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
 # Generate synthetic station data, e.g. `just gen --size 100MiB --out /tmp/100m.csv`
 gen *ARGS:
