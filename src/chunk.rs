@@ -255,7 +255,7 @@ impl Chunker {
                 return Ok(Some(self.whole_buffer()));
             }
             if let Some(block) = self.aligned.take() {
-                return Ok(Some(self.chunk_from(block)));
+                return Ok(Some(self.numbered(block)));
             }
             self.feed();
             match cut_point(&self.buf, self.target) {
@@ -291,7 +291,7 @@ impl Chunker {
             return Some(self.whole_buffer());
         }
         if let Some(block) = self.aligned.take() {
-            return Some(self.chunk_from(block));
+            return Some(self.numbered(block));
         }
         (!self.buf.is_empty()).then(|| self.whole_buffer())
     }
@@ -308,10 +308,7 @@ impl Chunker {
         self.numbered(data)
     }
 
-    fn chunk_from(&mut self, data: Bytes) -> Chunk {
-        self.numbered(data)
-    }
-
+    /// `data` as the next chunk: its number and byte offset.
     fn numbered(&mut self, data: Bytes) -> Chunk {
         let (seq, offset) = (self.next_seq, self.offset);
         self.next_seq += 1;
