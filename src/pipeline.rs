@@ -317,6 +317,7 @@ pub fn open_options(plan: &Plan) -> OpenOptions {
         connect_timeout: p.connect_timeout,
         read_timeout: p.read_timeout,
         connections: p.connections,
+        map_files: p.map_files,
     }
 }
 

@@ -198,6 +198,7 @@ mod tests {
                 connect_timeout: std::time::Duration::from_secs(1),
                 read_timeout: std::time::Duration::from_secs(1),
                 connections: 1,
+                map_files: true,
             },
             facts,
             dir: "checkpoints".into(),

@@ -129,6 +129,8 @@ pub struct PipelinePlan {
     pub fetch_retries: u32,
     /// Parallel ranged HTTP connections (1 = one download).
     pub connections: usize,
+    /// Read local files by mapping them (no copy) rather than with `read`.
+    pub map_files: bool,
     /// First delay before a retry.
     pub retry_backoff: Duration,
 }

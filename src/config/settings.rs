@@ -82,6 +82,8 @@ pub struct PipelineSettings {
     pub retry_backoff_ms: u64,
     /// Parallel ranged HTTP connections.
     pub connections: u64,
+    /// Map local files instead of reading them.
+    pub map_files: bool,
 }
 
 /// `[columns]`: which header names hold the fields the analyses need.

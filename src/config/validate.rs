@@ -113,6 +113,7 @@ pub(super) fn validate(s: &Settings, origins: &BTreeMap<String, Origin>) -> Resu
         ) as u64),
         fetch_retries: v.count("pipeline.fetch_retries", s.pipeline.fetch_retries, 0, 100) as u32,
         connections: v.count("pipeline.connections", s.pipeline.connections, 1, 64),
+        map_files: s.pipeline.map_files,
         retry_backoff: Duration::from_millis(v.count(
             "pipeline.retry_backoff_ms",
             s.pipeline.retry_backoff_ms,

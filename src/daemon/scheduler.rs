@@ -231,7 +231,11 @@ impl Scheduler {
                 {
                     return Err(vec!["faults.inject: abort@N would abort the whole daemon and every job in it; use panic:ACTOR@N".into()]);
                 }
-                Ok(r.plan)
+                let mut plan = r.plan;
+                // A mapped file truncated mid-job raises SIGBUS, which ends the process: here, the
+                // daemon and every job in it. Its jobs read files with `read`.
+                plan.pipeline.map_files = false;
+                Ok(plan)
             }
             Ok(_) => Err(problems),
             Err(errors) => {

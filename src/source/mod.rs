@@ -15,6 +15,7 @@ use crate::durable::SourceIdentity;
 use crate::error::SourceError;
 use crate::recycle::Recycler;
 
+mod mapped;
 pub mod range;
 mod segmented;
 
@@ -120,6 +121,8 @@ pub struct OpenOptions {
     pub read_timeout: Duration,
     /// Parallel ranged connections for an HTTP source (1 = one ordinary download).
     pub connections: usize,
+    /// Read regular files by mapping them ([`mapped`]) rather than with `read`.
+    pub map_files: bool,
 }
 
 /// Opens the source, from the start or (resuming) from a byte offset after checking that it is
@@ -187,11 +190,15 @@ async fn open_file(
         }
         None => 0,
     };
-    Ok(Opened {
-        stream: read_aligned(file, opts.block_size, path.display().to_string(), offset),
-        len,
-        identity,
-    })
+    let what = path.display().to_string();
+    let stream = match len {
+        Some(len) if opts.map_files => {
+            let end = from.and_then(|f| f.until).map_or(len, |until| until.min(len));
+            mapped::map_aligned(file, end, opts.block_size, what, offset)
+        }
+        _ => read_aligned(file, opts.block_size, what, offset),
+    };
+    Ok(Opened { stream, len, identity })
 }
 
 /// Reads a blocking source (file, stdin) on its own thread into line-aligned blocks of about

@@ -1,0 +1,80 @@
+//! Local files are mapped rather than read (`pipeline.map_files`): the same results either way, at
+//! every chunk size, and a clear I/O error when the file shrinks under a running job.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{assert_same_results, gen_input, real_file, stderr, wxflow};
+
+fn run(source: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    wxflow().arg("run").arg("--source").arg(source).arg("--out").arg(out).args(args).output().unwrap()
+}
+
+#[test]
+fn mapped_and_read_files_give_identical_results_at_any_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let input =
+        gen_input(dir.path(), &["--days", "70", "--seed", "41", "--bad-rows", "25", "--blank-lines", "9"]);
+    let read = dir.path().join("read");
+    let o = run(&input, &read, &["--set", "pipeline.map_files=false", "--set", "pipeline.chunk_size=1MiB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for chunk in ["1", "100", "4KiB", "65537"] {
+        let mapped = dir.path().join(format!("mapped-{chunk}"));
+        let o = run(&input, &mapped, &["--set", &format!("pipeline.chunk_size={chunk}")]);
+        assert!(o.status.success(), "chunk {chunk}: {}", stderr(&o));
+        assert_same_results(&read, &mapped, &format!("mapping with chunk_size {chunk}"));
+    }
+}
+
+#[test]
+fn the_real_export_mapped_equals_it_read() {
+    let Some(file) = real_file() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (read, mapped) = (dir.path().join("read"), dir.path().join("mapped"));
+    let args = ["--set", "pipeline.chunk_size=4KiB"];
+    let o = run(&file, &read, &[&args[..], &["--set", "pipeline.map_files=false"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&file, &mapped, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_results(&read, &mapped, "mapping the real export");
+}
+
+/// A file truncated while a job maps it: without the SIGBUS handler the process dies silently
+/// (signal 7); with it, exit code 4 (I/O) and a message saying what happened and what to do.
+#[test]
+fn a_file_truncated_mid_run_ends_it_with_an_io_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen_input(dir.path(), &["--size", "2MiB", "--seed", "43"]);
+    let out = dir.path().join("out");
+    // 32 chunks at 150 ms each on two parse workers: 2.4 s of work left when the file shrinks
+    // after the first checkpoint (every chunk).
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wxflow"))
+        .args(["run", "--progress", "off", "--log-level", "warn", "--source"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--set", "pipeline.chunk_size=64KiB", "--set", "checkpoint.every_chunks=1"])
+        .args(["--fault", "slow:parser:150"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let checkpoint = out.join(".wxflow-checkpoint");
+    while !has_files(&checkpoint) {
+        assert!(Instant::now() < deadline, "no checkpoint within 60 s");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1000).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("the input file became shorter while wxflow was reading it"), "{err}");
+    assert!(err.contains("--set pipeline.map_files=false"), "{err}");
+}
+
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
