@@ -121,7 +121,7 @@ pub struct OpenOptions {
     pub read_timeout: Duration,
     /// Parallel ranged connections for an HTTP source (1 = one ordinary download).
     pub connections: usize,
-    /// Read regular files by mapping them ([`mapped`]) rather than with `read`.
+    /// Read regular files by mapping them (`source/mapped.rs`) rather than with `read`.
     pub map_files: bool,
 }
 
@@ -192,7 +192,8 @@ async fn open_file(
     };
     let what = path.display().to_string();
     let stream = match len {
-        Some(len) if opts.map_files => {
+        // A size of 0 may be a file whose size the kernel does not know (/proc): read it.
+        Some(len) if opts.map_files && len > 0 => {
             let end = from.and_then(|f| f.until).map_or(len, |until| until.min(len));
             mapped::map_aligned(file, end, opts.block_size, what, offset)
         }
