@@ -762,3 +762,40 @@ fn requests_from_other_sites_and_rebound_names_are_refused() {
     let a = daemon.request_as("POST", "/v1/jobs", Some(&body), &[("Origin", own.as_str())]);
     assert_eq!(a.status, 201, "the daemon's own pages may submit: {}", a.json());
 }
+
+/// The daemon's jobs read files rather than map them (`pipeline.map_files` is for `wxflow run`):
+/// a file truncated under a running job must end at most that job. Mapped, the truncation would
+/// raise SIGBUS in the daemon's process and end it with every job in it.
+#[test]
+fn a_file_truncated_under_a_job_leaves_the_daemon_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "");
+    let input = dir.join("in/shrinking.csv");
+    let o = wxflow().args(["gen", "--size", "2MiB", "--seed", "43", "--out"]).arg(&input).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let daemon = Daemon::start(dir);
+    // 32 chunks at 150 ms each on two parse workers: seconds of work left after the first checkpoint.
+    let settings = json!({"faults.inject": ["slow:parser:150"], "pipeline.chunk_size": "64KiB",
+        "checkpoint.every_chunks": 1});
+    let id =
+        daemon.submit(&json!({"source": input.display().to_string(), "output": "t", "settings": settings}));
+    let checkpoint = dir.join("out/t/.wxflow-checkpoint");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&checkpoint).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "no checkpoint within 60 s: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1000).unwrap();
+    let job = daemon.wait_for(&id, "failed", 120);
+    let error = job["error"].to_string();
+    assert!(
+        error.contains("truncated or rewrote it") || error.contains("size 2097200 -> 1000 bytes"),
+        "{job}"
+    );
+    assert_eq!(daemon.request("GET", "/healthz", None).status, 200, "the daemon outlives the job");
+    // And it still runs jobs.
+    let source = sample_input(dir);
+    let next = daemon.submit(&json!({"source": source, "output": "after"}));
+    daemon.wait_for(&next, "succeeded", 120);
+}

@@ -135,7 +135,7 @@ pub async fn open(
     let mut opened = match spec {
         SourceSpec::File(path) => open_file(path, opts, from).await?,
         SourceSpec::Stdin => Opened {
-            stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into(), 0),
+            stream: read_aligned(std::io::stdin(), opts.block_size, "standard input".into(), 0, None),
             len: None,
             identity: SourceIdentity {
                 location: "-".into(),
@@ -191,26 +191,34 @@ async fn open_file(
         None => 0,
     };
     let what = path.display().to_string();
-    let stream = match len {
-        // A size of 0 may be a file whose size the kernel does not know (/proc): read it.
-        Some(len) if opts.map_files && len > 0 => {
-            let end = from.and_then(|f| f.until).map_or(len, |until| until.min(len));
-            mapped::map_aligned(file, end, opts.block_size, what, offset)
-        }
-        _ => read_aligned(file, opts.block_size, what, offset),
+    // A file is read up to the size it had when it was opened (what its identity records), mapped
+    // or not. A size of 0 may be a file whose size the kernel does not know (/proc): read it all.
+    let end =
+        len.filter(|&len| len > 0).map(|len| from.and_then(|f| f.until).map_or(len, |until| until.min(len)));
+    let stream = match end {
+        Some(end) if opts.map_files => mapped::map_aligned(file, end, opts.block_size, what, offset),
+        _ => read_aligned(file, opts.block_size, what, offset, end),
     };
     Ok(Opened { stream, len, identity })
 }
 
 /// Reads a blocking source (file, stdin) on its own thread into line-aligned blocks of about
-/// `block` bytes.
+/// `block` bytes, up to byte `end` if given: a file's size when it was opened. A file that ends
+/// before it (truncated by another program mid-run) is a read error, not a shorter input: its
+/// reports would silently cover part of it.
 ///
 /// The kernel copies straight into the block's buffer (`read_to_end` fills spare capacity without
 /// zeroing it) and the block is handed on without further copies; only the partial line at its
 /// end is copied into the next buffer, and buffers are recycled ([`crate::recycle`]). The
 /// chunker takes such blocks as whole chunks. Two blocks at most wait in the channel, so a stalled
 /// pipeline stops the reads.
-fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String, offset: u64) -> ByteStream {
+fn read_aligned<R: Read + Send + 'static>(
+    reader: R,
+    block: usize,
+    what: String,
+    offset: u64,
+    end: Option<u64>,
+) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
     let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
         let mut blocks = AlignedBlocks {
@@ -218,6 +226,7 @@ fn read_aligned<R: Read + Send + 'static>(reader: R, block: usize, what: String,
             block: block.max(1),
             tail: Bytes::new(),
             offset,
+            end,
             eof: false,
             buffers: Recycler::new(KEEP_BUFFERS),
         };
@@ -248,7 +257,10 @@ struct AlignedBlocks<R> {
     reader: R,
     block: usize,
     tail: Bytes,
+    /// Byte offset of `tail`'s first byte.
     offset: u64,
+    /// Where the input must end, if known.
+    end: Option<u64>,
     eof: bool,
     buffers: Recycler<u8>,
 }
@@ -264,7 +276,10 @@ impl<R: Read> AlignedBlocks<R> {
             }
             let mut buf = self.buffers.take(self.tail.len().max(TAIL_ROOM) + self.block);
             buf.extend_from_slice(&self.tail);
-            let got = match (&mut self.reader).take(self.block as u64).read_to_end(&mut buf) {
+            let read_at = self.offset + self.tail.len() as u64;
+            let want =
+                self.end.map_or(self.block as u64, |end| end.saturating_sub(read_at).min(self.block as u64));
+            let got = match (&mut self.reader).take(want).read_to_end(&mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     let byte = self.offset + buf.len() as u64;
@@ -277,7 +292,19 @@ impl<R: Read> AlignedBlocks<R> {
                     }));
                 }
             };
-            self.eof = got < self.block;
+            let reached = read_at + got as u64;
+            if let Some(end) = self.end.filter(|&end| (got as u64) < want && reached < end) {
+                self.eof = true;
+                self.tail = Bytes::new();
+                let detail = format!(
+                    "the file ended at byte {reached} but had {end} bytes when the run opened it: another \
+                     program truncated or rewrote it; run again once it is complete"
+                );
+                // The lines read since the last block are dropped with the error: the input is
+                // not usable past this block, and the error says how far it was handed on.
+                return Some(Err(SourceError::Read { what: what.to_string(), byte: self.offset, detail }));
+            }
+            self.eof = (got as u64) < want || self.end.is_some_and(|end| reached >= end);
             let data = Bytes::from_owner(self.buffers.lend(buf));
             let cut = match memchr::memrchr(b'\n', &data) {
                 Some(pos) if !self.eof => pos + 1,
@@ -439,7 +466,7 @@ mod tests {
     fn blocks(input: &'static [u8], block: usize) -> Vec<Bytes> {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
-            let stream = read_aligned(input, block, "test".into(), 0);
+            let stream = read_aligned(input, block, "test".into(), 0, None);
             stream.map(|b| b.unwrap()).collect::<Vec<_>>().await
         })
     }
@@ -453,6 +480,33 @@ mod tests {
             for b in &got[..got.len() - 1] {
                 assert!(b.ends_with(b"\n") || b.len() >= 2 * block, "block {block}: {b:?}");
             }
+        }
+    }
+
+    fn read_all(input: &'static [u8], block: usize, end: Option<u64>) -> Vec<Result<Bytes, SourceError>> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(read_aligned(input, block, "test".into(), 0, end).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_file_is_read_up_to_its_size_at_open_and_ending_before_it_is_an_error() {
+        for block in 1..8 {
+            let got: Vec<Bytes> =
+                read_all(b"a\nb\nc\n", block, Some(4)).into_iter().map(Result::unwrap).collect();
+            assert_eq!(
+                got.concat(),
+                b"a\nb\n",
+                "block {block}: the bytes appended after opening are not read"
+            );
+            let got = read_all(b"a\nb\n", block, Some(10));
+            let (last, before) = got.split_last().unwrap();
+            let handed: Vec<u8> = before.iter().flat_map(|b| b.as_ref().unwrap().to_vec()).collect();
+            assert!(b"a\nb\n".starts_with(&handed), "block {block}: {handed:?}");
+            let err = last.as_ref().unwrap_err().to_string();
+            assert!(
+                err.contains("the file ended at byte 4 but had 10 bytes when the run opened it"),
+                "{err}"
+            );
         }
     }
 
