@@ -22,22 +22,8 @@ use crate::error::SourceError;
 
 /// Streams `file` from `offset` to `len` as line-aligned mapped blocks of about `block` bytes.
 pub(super) fn map_aligned(file: File, len: u64, block: usize, what: String, offset: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
-    let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
-        let mut blocks = MappedBlocks { file, len, block: block.max(1) as u64, pos: offset };
-        while let Some(item) = blocks.next_block(&what) {
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-        }
-    });
-    if let Err(e) = spawned {
-        return Box::pin(futures_util::stream::once(async move {
-            Err(SourceError::Read { what: "a reader thread".into(), byte: 0, detail: e.to_string() })
-        }));
-    }
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    let mut blocks = MappedBlocks { file, len, block: block.max(1) as u64, pos: offset };
+    super::blocks_from_thread(move || blocks.next_block(&what))
 }
 
 /// The state of [`map_aligned`]'s thread: the next byte to hand on.

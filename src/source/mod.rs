@@ -210,8 +210,7 @@ async fn open_file(
 /// The kernel copies straight into the block's buffer (`read_to_end` fills spare capacity without
 /// zeroing it) and the block is handed on without further copies; only the partial line at its
 /// end is copied into the next buffer, and buffers are recycled ([`crate::recycle`]). The
-/// chunker takes such blocks as whole chunks. Two blocks at most wait in the channel, so a stalled
-/// pipeline stops the reads.
+/// chunker takes such blocks as whole chunks.
 fn read_aligned<R: Read + Send + 'static>(
     reader: R,
     block: usize,
@@ -219,19 +218,30 @@ fn read_aligned<R: Read + Send + 'static>(
     offset: u64,
     end: Option<u64>,
 ) -> ByteStream {
+    let mut blocks = AlignedBlocks {
+        reader,
+        block: block.max(1),
+        tail: Bytes::new(),
+        offset,
+        end,
+        eof: false,
+        buffers: Recycler::new(KEEP_BUFFERS),
+    };
+    blocks_from_thread(move || blocks.next_block(&what))
+}
+
+/// Runs a blocking block producer on its own thread (`wxflow-read`) until it is done or fails,
+/// handing the blocks on as a stream. Two blocks at most wait in the channel, so a stalled
+/// pipeline stops the reads.
+fn blocks_from_thread<F>(mut next: F) -> ByteStream
+where
+    F: FnMut() -> Option<Result<Bytes, SourceError>> + Send + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, SourceError>>(2);
     let spawned = std::thread::Builder::new().name("wxflow-read".into()).spawn(move || {
-        let mut blocks = AlignedBlocks {
-            reader,
-            block: block.max(1),
-            tail: Bytes::new(),
-            offset,
-            end,
-            eof: false,
-            buffers: Recycler::new(KEEP_BUFFERS),
-        };
-        while let Some(item) = blocks.next_block(&what) {
-            if tx.blocking_send(item).is_err() {
+        while let Some(item) = next() {
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
                 return;
             }
         }
