@@ -298,6 +298,15 @@ pub enum SourceError {
         /// What differs, e.g. `size 100 -> 120`.
         changes: String,
     },
+    /// The source changed while a job was reading it: found when a retry or a cluster range
+    /// reopened it and it no longer matched what the job started with.
+    #[error("{what} changed while this job was reading it ({changes}): another program truncated or rewrote it; run again once it is complete")]
+    ChangedDuringRun {
+        /// Which source.
+        what: String,
+        /// What differs, e.g. `size 100 -> 120`.
+        changes: String,
+    },
     /// The server could not be reached.
     #[error("cannot fetch {url}: {detail}; check the address and your network, or download the file and pass its path")]
     Connect {

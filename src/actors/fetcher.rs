@@ -353,7 +353,7 @@ impl Retry {
             );
             tokio::time::sleep(wait).await;
             self.delay = (self.delay * 2).min(MAX_BACKOFF);
-            let from = ResumeFrom { offset, until: None, expect: expect.clone(), dir: "this run".into() };
+            let from = ResumeFrom { offset, until: None, expect: expect.clone(), dir: String::new() };
             match source::open(&setup.spec, &setup.open, Some(&from)).await {
                 Ok(opened) => return Ok(opened.stream),
                 Err(e) => error = e,
@@ -368,6 +368,8 @@ fn transient(e: &crate::error::SourceError) -> bool {
     match e {
         SourceError::Read { .. } | SourceError::Connect { .. } => true,
         SourceError::HttpStatus { status, .. } => status.starts_with('5'),
-        SourceError::Open { .. } | SourceError::Changed { .. } => false,
+        SourceError::Open { .. } | SourceError::Changed { .. } | SourceError::ChangedDuringRun { .. } => {
+            false
+        }
     }
 }

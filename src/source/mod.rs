@@ -85,11 +85,23 @@ pub struct ResumeFrom {
     pub until: Option<u64>,
     /// The identity recorded in the checkpoint.
     pub expect: SourceIdentity,
-    /// The checkpoint folder, for messages.
+    /// The checkpoint folder, for messages; empty when a running job reopens its source (a
+    /// retry, a cluster range's probe), where a change means the data changed under the job.
     pub dir: String,
 }
 
 impl ResumeFrom {
+    /// The error for a source that is no longer what was expected: changed since a checkpoint
+    /// (rerun with `--fresh`), or changed while this job was reading it (run again once the
+    /// source is complete; `--fresh` would not help).
+    fn changed(&self, what: &str, changes: String) -> SourceError {
+        let what = what.to_string();
+        match self.dir.is_empty() {
+            true => SourceError::ChangedDuringRun { what, changes },
+            false => SourceError::Changed { what, dir: self.dir.clone(), changes },
+        }
+    }
+
     fn check(&self, what: &str, now: &SourceIdentity) -> Result<(), SourceError> {
         let mut changes = self.expect.changes(now);
         if changes.is_empty() && now.size.is_some_and(|size| size < self.offset) {
@@ -102,11 +114,7 @@ impl ResumeFrom {
         if changes.is_empty() {
             return Ok(());
         }
-        Err(SourceError::Changed {
-            what: what.to_string(),
-            dir: self.dir.clone(),
-            changes: changes.join(", "),
-        })
+        Err(self.changed(what, changes.join(", ")))
     }
 }
 
@@ -380,7 +388,7 @@ async fn open_http(url: &str, opts: &OpenOptions, from: Option<&ResumeFrom>) -> 
     let status = response.status();
     if let (Some(from), reqwest::StatusCode::RANGE_NOT_SATISFIABLE) = (from, status) {
         let changes = format!("it no longer reaches the checkpoint's byte {}", from.offset);
-        return Err(SourceError::Changed { what: url.to_string(), dir: from.dir.clone(), changes });
+        return Err(from.changed(url, changes));
     }
     if !status.is_success() {
         return Err(SourceError::HttpStatus { url: url.to_string(), status: status.to_string() });

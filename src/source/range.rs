@@ -65,8 +65,7 @@ pub async fn line_start_at(
     let (mut pos, mut window) = (at - 1, PROBE);
     while pos < size {
         let until = pos.saturating_add(window).min(size);
-        let from =
-            ResumeFrom { offset: pos, until: Some(until), expect: expect.clone(), dir: "the job".into() };
+        let from = ResumeFrom { offset: pos, until: Some(until), expect: expect.clone(), dir: String::new() };
         let mut stream = super::open(spec, opts, Some(&from)).await?.stream;
         while let Some(block) = stream.next().await {
             let block = block?;

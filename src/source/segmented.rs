@@ -50,7 +50,7 @@ pub(super) async fn open(
     let status = first.status();
     if let (Some(from), reqwest::StatusCode::RANGE_NOT_SATISFIABLE) = (from, status) {
         let changes = format!("it no longer reaches the checkpoint's byte {}", from.offset);
-        return Err(SourceError::Changed { what: url.to_string(), dir: from.dir.clone(), changes });
+        return Err(from.changed(url, changes));
     }
     if status != reqwest::StatusCode::PARTIAL_CONTENT {
         return Ok(None); // 200 (ranges ignored, or another version) or an error: one download decides
