@@ -782,7 +782,7 @@ fn a_file_truncated_under_a_job_leaves_the_daemon_running() {
         daemon.submit(&json!({"source": input.display().to_string(), "output": "t", "settings": settings}));
     let checkpoint = dir.join("out/t/.wxflow-checkpoint");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_dir(&checkpoint).map_or(true, |mut d| d.next().is_none()) {
+    while !common::has_files(&checkpoint) {
         assert!(Instant::now() < deadline, "no checkpoint within 60 s: {}", daemon.log());
         std::thread::sleep(Duration::from_millis(10));
     }

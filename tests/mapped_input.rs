@@ -4,26 +4,25 @@
 mod common;
 
 use std::io::Read;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{assert_same_results, gen_input, real_file, stderr, wxflow};
-
-fn run(source: &Path, out: &Path, args: &[&str]) -> std::process::Output {
-    wxflow().arg("run").arg("--source").arg(source).arg("--out").arg(out).args(args).output().unwrap()
-}
+use common::{assert_same_results, gen_input, has_files, real_file, run, stderr};
 
 #[test]
 fn mapped_and_read_files_give_identical_results_at_any_chunk_size() {
     let dir = tempfile::tempdir().unwrap();
     let input =
         gen_input(dir.path(), &["--days", "70", "--seed", "41", "--bad-rows", "25", "--blank-lines", "9"]);
+    let input = input.to_str().unwrap();
     let read = dir.path().join("read");
-    let o = run(&input, &read, &["--set", "pipeline.map_files=false", "--set", "pipeline.chunk_size=1MiB"]);
+    let o = run(
+        &read,
+        &["--source", input, "--set", "pipeline.map_files=false", "--set", "pipeline.chunk_size=1MiB"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     for chunk in ["1", "100", "4KiB", "65537"] {
         let mapped = dir.path().join(format!("mapped-{chunk}"));
-        let o = run(&input, &mapped, &["--set", &format!("pipeline.chunk_size={chunk}")]);
+        let o = run(&mapped, &["--source", input, "--set", &format!("pipeline.chunk_size={chunk}")]);
         assert!(o.status.success(), "chunk {chunk}: {}", stderr(&o));
         assert_same_results(&read, &mapped, &format!("mapping with chunk_size {chunk}"));
     }
@@ -34,10 +33,10 @@ fn the_real_export_mapped_equals_it_read() {
     let Some(file) = real_file() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (read, mapped) = (dir.path().join("read"), dir.path().join("mapped"));
-    let args = ["--set", "pipeline.chunk_size=4KiB"];
-    let o = run(&file, &read, &[&args[..], &["--set", "pipeline.map_files=false"]].concat());
+    let args = ["--source", file.to_str().unwrap(), "--set", "pipeline.chunk_size=4KiB"];
+    let o = run(&read, &[&args[..], &["--set", "pipeline.map_files=false"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&file, &mapped, &args);
+    let o = run(&mapped, &args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_results(&read, &mapped, "mapping the real export");
 }
@@ -116,8 +115,4 @@ fn a_file_truncated_while_read_fails_the_run_instead_of_reporting_on_part_of_it(
         "{err}"
     );
     assert!(err.contains("changed while this job was reading it (size 2097200 -> 1000 bytes"), "{err}");
-}
-
-fn has_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }

@@ -200,9 +200,9 @@ async fn open_file(
     };
     let what = path.display().to_string();
     // A file is read up to the size it had when it was opened (what its identity records), mapped
-    // or not. A size of 0 may be a file whose size the kernel does not know (/proc): read it all.
-    let end =
-        len.filter(|&len| len > 0).map(|len| from.and_then(|f| f.until).map_or(len, |until| until.min(len)));
+    // or not; a replay's `until` is applied by `open`, as for every source. A size of 0 may be a
+    // file whose size the kernel does not know (/proc): read it all.
+    let end = len.filter(|&len| len > 0);
     let stream = match end {
         Some(end) if opts.map_files => mapped::map_aligned(file, end, opts.block_size, what, offset),
         _ => read_aligned(file, opts.block_size, what, offset, end),

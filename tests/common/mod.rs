@@ -142,6 +142,11 @@ fn serve(stream: TcpStream, routes: &[Route]) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
+/// True once `dir` exists and holds an entry: a checkpoint folder after its first commit.
+pub fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
 /// Writes `wxflow gen ARGS` to `dir/input.csv` and returns its path (deterministic: pass a seed).
 pub fn gen_input(dir: &Path, args: &[&str]) -> PathBuf {
     let path = dir.join("input.csv");
