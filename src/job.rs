@@ -176,7 +176,7 @@ pub fn write_reports(out: &OutputDir, o: &Outcome, plan: &Plan) -> Result<(), Er
 /// `hottest.svg` and `task1.txt`, which grow with the days of the input.
 fn write_the_large_ones(out: &OutputDir, o: &Outcome, plan: &Plan) -> Result<(), Error> {
     if plan.plots {
-        out.write("hottest.svg", plots::hottest(&o.daily, &o.hottest.monthly)?.as_bytes())?;
+        out.write("hottest.svg", plots::hottest(o.daily.iter(), &o.hottest.monthly)?.as_bytes())?;
     }
     Ok(out.write("task1.txt", report::task1(&o.hottest).as_bytes())?)
 }

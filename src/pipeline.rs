@@ -472,7 +472,7 @@ pub fn outcome_of(
         checkpoints: 0,
         retries: 0,
         restarts: Default::default(),
-        daily: hottest.iter().collect(),
+        daily: hottest.clone(),
         window_outside: forecast.readings(),
         window_hi_low: window.readings(),
     }

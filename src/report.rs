@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 
 use crate::date::Day;
-use crate::tasks::hottest::{DayMax, MonthMean};
+use crate::tasks::hottest::{DayMax, Hottest, MonthMean};
 
 use crate::date::{hhmm, hhmmss};
 use crate::tasks::forecast::ForecastLine;
@@ -89,8 +89,9 @@ pub struct Outcome {
     pub retries: u64,
     /// Pipeline restarts per failed actor, zeros included.
     pub restarts: std::collections::BTreeMap<String, u64>,
-    /// Each day's maximum and hottest time, in date order (for `hottest.svg`).
-    pub daily: Vec<(Day, DayMax)>,
+    /// Each day's maximum and hottest time (for `hottest.svg`): the analysis state itself, 4 bytes
+    /// a day, walked in date order by [`Hottest::iter`] rather than copied out.
+    pub daily: Hottest,
     /// Every window-day reading's Hi and Low Temperature in time order (for `window.svg`).
     pub window_hi_low: Vec<crate::tasks::window::HiLow>,
     /// The window days' Outside Temperature readings in time order (for `forecast.svg`).

@@ -182,7 +182,7 @@ impl Hottest {
     }
 
     /// Per-day maxima, in date order.
-    pub fn iter(&self) -> impl Iterator<Item = (Day, DayMax)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (Day, DayMax)> + Clone + '_ {
         self.blocks.iter().flat_map(|(&block, slots)| {
             slots
                 .iter()
