@@ -37,8 +37,8 @@ pub fn run_blocking(
     resume: Option<Snapshot>,
     supervisor: &SharedSupervisor,
 ) -> Result<Outcome, Error> {
-    let parts = run_parts_blocking(plan, out, hooks, Extent { resume, until: None }, supervisor)?;
-    let outcome = outcome(plan, &parts);
+    let mut parts = run_parts_blocking(plan, out, hooks, Extent { resume, until: None }, supervisor)?;
+    let outcome = outcome(plan, &mut parts);
     check_rows(plan, &parts.checkpoint.examples, &parts.checkpoint.rejects_path, &outcome)?;
     tracing::debug!(rows = outcome.rows.processed, secs = outcome.elapsed_secs, "job finished");
     Ok(outcome)
@@ -439,13 +439,16 @@ fn lost(actor: &str, e: MailboxError) -> Error {
     Error::Internal(format!("the {actor} actor stopped before answering ({e})"))
 }
 
-/// The figures and reports of a finished run, before the whole-job checks.
-pub fn outcome(plan: &Plan, parts: &Parts) -> Outcome {
+/// The figures and reports of a finished run, before the whole-job checks. The final states move
+/// into the outcome (`parts` keeps empty ones): the hottest state goes on to draw `hottest.svg`,
+/// and a copy of it would be 4 bytes for every day the input spans.
+pub fn outcome(plan: &Plan, parts: &mut Parts) -> Outcome {
+    let states = std::mem::replace(&mut parts.checkpoint.states, empty_states(plan));
     let cp = &parts.checkpoint;
     let mut rows = cp.rows;
     rows.read += parts.fetched.leading_blank;
     rows.blank += parts.fetched.leading_blank;
-    let mut o = outcome_of(plan, &cp.states, rows, parts.stats, parts.elapsed_secs);
+    let mut o = outcome_of(plan, states, rows, parts.stats, parts.elapsed_secs);
     (o.checkpoints, o.retries) = (cp.checkpoints, parts.fetched.retries);
     o
 }
@@ -453,7 +456,7 @@ pub fn outcome(plan: &Plan, parts: &Parts) -> Outcome {
 /// The figures and reports of final states and counts (of one run, or of merged ranges).
 pub fn outcome_of(
     plan: &Plan,
-    states: &States,
+    states: States,
     rows: crate::report::RowCounts,
     stats: PipelineStats,
     elapsed_secs: f64,
@@ -472,7 +475,7 @@ pub fn outcome_of(
         checkpoints: 0,
         retries: 0,
         restarts: Default::default(),
-        daily: hottest.clone(),
+        daily: hottest,
         window_outside: forecast.readings(),
         window_hi_low: window.readings(),
     }

@@ -240,7 +240,7 @@ impl Cluster {
             .map_err(|e| Error::Remote { message: e.to_string(), code: ExitCode::Usage })?;
         let mut outcome = pipeline::outcome_of(
             plan,
-            &merged.states,
+            merged.states,
             merged.rows,
             merged.stats,
             started.elapsed().as_secs_f64(),
