@@ -771,9 +771,7 @@ fn a_file_truncated_under_a_job_leaves_the_daemon_running() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     config(dir, "");
-    let input = dir.join("in/shrinking.csv");
-    let o = wxflow().args(["gen", "--size", "2MiB", "--seed", "43", "--out"]).arg(&input).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let input = common::gen_input(&dir.join("in"), &["--size", "2MiB", "--seed", "43"]);
     let daemon = Daemon::start(dir);
     // 32 chunks at 150 ms each on two parse workers: seconds of work left after the first checkpoint.
     let settings = json!({"faults.inject": ["slow:parser:150"], "pipeline.chunk_size": "64KiB",
