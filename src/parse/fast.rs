@@ -1,15 +1,16 @@
-//! The fast path of [`super::parse_chunk`]: one pass over the chunk finds every comma, line break
-//! and quote together, 64 bytes at a time, as bit masks.
+//! The fast path of [`super::parse_chunk`]: the 64 bytes from each line's start become bit masks
+//! of its commas, line breaks and quotes at once.
 //!
 //! The reference parser scans each byte twice (once for the line break, once for commas) and
-//! loops over every byte. Here each block of 64 bytes becomes three 64-bit masks, once, by the
-//! fastest [`Kernel`] the CPU has (AVX-512BW, AVX2 or SSE2 on x86_64, found at run time; a byte
-//! loop elsewhere). Lines are then taken one at a time off a window of three blocks' masks: the
-//! 128 bits after the line's start give its end (first line break), its comma count (`popcount`),
-//! whether it has a quote, and its first commas (`tzcnt`, with no loop condition when they lie in
-//! its first 64 bytes). Only the five analysed fields are decoded. With AVX2 or AVX-512 the whole
-//! line loop is compiled for that CPU (`#[target_feature]`), so every mask operation is one
-//! instruction.
+//! loops over every byte. Here the 64 bytes from a line's start become three 64-bit masks (and
+//! the next 64 too when the line is longer), by the fastest [`Kernel`] the CPU has (AVX-512BW,
+//! AVX2 or SSE2 on x86_64, found at run time; a byte loop elsewhere). The masks, lined up with the
+//! line's start, give its end (first line break), its comma count (`popcount`), whether it has a
+//! quote, and its first commas (`tzcnt`, with no loop condition when they lie in its first 64
+//! bytes). Bytes are classified about once and a half rather than once, which costs fewer
+//! instructions than sliding a window of aligned blocks' masks under each line (callgrind). Only
+//! the five analysed fields are decoded. With AVX2 or AVX-512 the whole line loop is compiled for
+//! that CPU (`#[target_feature]`), so every mask operation is one instruction.
 //!
 //! **Identical results by construction.** A line is decoded here only if it has no quote and
 //! exactly `fields - 1` commas (so it is not blank either); each field goes through a fast decoder
@@ -351,16 +352,6 @@ struct Scan<'d, 's> {
     fallback: LineParser<'s>,
 }
 
-/// The masks of the blocks classified last, block `b` at `b % 4`: the current line's block and
-/// the two after it (the 128 bytes from any position in the first lie inside them), and one more
-/// that is no longer needed. A ring, so that moving on a block stores one block's masks rather
-/// than moving three.
-struct Window {
-    /// The next block to classify.
-    next: usize,
-    blocks: [Masks; 4],
-}
-
 impl<'d, 's> Scan<'d, 's> {
     fn new(
         data: &'d [u8],
@@ -388,57 +379,49 @@ impl<'d, 's> Scan<'d, 's> {
         }
     }
 
-    /// Walks the chunk a line at a time. Each 64-byte block is classified once, as the window of
-    /// three blocks slides over it; a line is read off the 128 bits of each mask that follow its
-    /// start, so a line of up to 127 bytes costs the same few mask operations wherever it lies
-    /// across blocks. Longer lines (and a last line without a line break) walk their blocks,
-    /// classifying them again.
+    /// Walks the chunk a line at a time, reading each line off the masks of the 64 bytes from its
+    /// start, and of the 64 after them when its line break is not among the first. Longer lines
+    /// (and a last line without a line break) walk their aligned blocks.
     #[inline(always)]
     fn run(&mut self, kernel: impl Classify) {
         let len = self.data.len();
-        let mut window = Window { next: 0, blocks: [Masks::default(); 4] };
         while self.line_start < len {
-            let block = self.line_start / BLOCK;
-            while window.next < block + 3 {
-                window.blocks[window.next % 4] = self.masks(window.next, kernel);
-                window.next += 1;
-            }
-            let at = |b: usize| window.blocks[b % 4];
-            let (shift, [b0, b1, b2]) = (self.line_start % BLOCK, [at(block), at(block + 1), at(block + 2)]);
-            let newlines = view(b0.newline, b1.newline, b2.newline, shift);
-            let length = match newlines {
-                (0, 0) => {
+            let start = self.line_start;
+            let first = self.masks_at(start, kernel);
+            let (length, commas, quoted) = if first.newline != 0 {
+                let length = first.newline.trailing_zeros() as usize;
+                let inside = (1u64 << length) - 1;
+                (length, (first.comma & inside, 0), first.quote & inside != 0)
+            } else {
+                let second = self.masks_at(start + BLOCK, kernel);
+                if second.newline == 0 {
                     self.long_line(kernel);
                     continue;
                 }
-                (0, high) => BLOCK + high.trailing_zeros() as usize,
-                (low, _) => low.trailing_zeros() as usize,
+                let high = second.newline.trailing_zeros() as usize;
+                let inside = (1u64 << high) - 1;
+                (
+                    BLOCK + high,
+                    (first.comma, second.comma & inside),
+                    (first.quote | second.quote & inside) != 0,
+                )
             };
-            let inside = below(length);
-            // Quotes are rare: most windows have none, and then no line in them is quoted.
-            let quoted = b0.quote | b1.quote | b2.quote != 0 && {
-                let quotes = view(b0.quote, b1.quote, b2.quote, shift);
-                quotes.0 & inside.0 | quotes.1 & inside.1 != 0
-            };
-            let commas = view(b0.comma, b1.comma, b2.comma, shift);
-            let commas = (commas.0 & inside.0, commas.1 & inside.1);
             let low = commas.0.count_ones();
             self.commas = (low + commas.1.count_ones()) as usize;
-            self.bounds[0] = self.line_start.wrapping_sub(1);
+            self.bounds[0] = start.wrapping_sub(1);
             if low > self.unrolled_above {
                 self.pick_commas(commas.0);
             } else {
                 self.take_commas(commas);
             }
-            self.end_line(self.line_start + length, true, quoted);
+            self.end_line(start + length, true, quoted);
         }
     }
 
-    /// The masks of block `index`: zero past the end of the data, the last partial block padded
-    /// with zeros (no zero byte is a separator).
+    /// The masks of the 64 bytes from `from`: zero past the end of the data (bytes past it count
+    /// as zeros, and no zero byte is a separator).
     #[inline(always)]
-    fn masks(&self, index: usize, kernel: impl Classify) -> Masks {
-        let from = index * BLOCK;
+    fn masks_at(&self, from: usize, kernel: impl Classify) -> Masks {
         match self.data.get(from..from + BLOCK) {
             Some(block) => kernel.classify_block(block.try_into().expect("a slice of BLOCK bytes")),
             None if from < self.data.len() => {
@@ -448,6 +431,13 @@ impl<'d, 's> Scan<'d, 's> {
             }
             None => Masks::default(),
         }
+    }
+
+    /// The masks of block `index`: zero past the end of the data, the last partial block padded
+    /// with zeros (no zero byte is a separator).
+    #[inline(always)]
+    fn masks(&self, index: usize, kernel: impl Classify) -> Masks {
+        self.masks_at(index * BLOCK, kernel)
     }
 
     /// Records the positions of the current line's first 8 commas, all in its first 64 bytes
@@ -604,12 +594,20 @@ impl<'d, 's> Scan<'d, 's> {
     #[inline(always)]
     fn time(&self, index: usize) -> Option<u16> {
         let from = self.bounds[index % MAX_CUTS].wrapping_add(1);
-        let word = self.data.get(from..from + 8).filter(|_| self.bounds[(index + 1) % MAX_CUTS] == from + 5);
-        match word {
-            Some(word) => hh_mm(u64::from_le_bytes(word.try_into().expect("8 bytes")))
-                .or_else(|| time(self.field(index))),
-            None => time(self.field(index)),
+        if self.bounds[(index + 1) % MAX_CUTS] == from + 5 {
+            if let Some(word) = self.data.get(from..from + 8) {
+                if let Some(minute) = hh_mm(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+                    return Some(minute);
+                }
+            }
         }
+        self.odd_time(index)
+    }
+
+    /// [`time`] of field `index`: the usual spelling at a chunk's very end, or any other.
+    #[cold]
+    fn odd_time(&self, index: usize) -> Option<u16> {
+        time(self.field(index))
     }
 
     /// The day of a date field; consecutive rows share their date, so the last one is kept.
@@ -625,25 +623,6 @@ impl<'d, 's> Scan<'d, 's> {
             }
             None => parse_date(bytes),
         }
-    }
-}
-
-/// The 128 bits of a three-block mask (`a`, `b`, `c`) that start at bit `shift` (< 64) of `a`,
-/// as two words (one double-word shift each).
-#[inline(always)]
-fn view(a: u64, b: u64, c: u64, shift: usize) -> (u64, u64) {
-    let low = (u128::from(b) << 64 | u128::from(a)) >> shift;
-    let high = (u128::from(c) << 64 | u128::from(b)) >> shift;
-    (low as u64, high as u64)
-}
-
-/// The bits below bit `n` (< 128) of a 128-bit view, as two words.
-#[inline(always)]
-fn below(n: usize) -> (u64, u64) {
-    if n < BLOCK {
-        ((1u64 << n) - 1, 0)
-    } else {
-        (u64::MAX, (1u64 << (n - BLOCK)) - 1)
     }
 }
 
@@ -743,7 +722,7 @@ mod tests {
         assert_eq!(classify_simd(&all).comma, u64::MAX);
     }
 
-    /// Rows longer than the 128-byte window (the block walk), analysed fields past the first 64
+    /// Rows longer than 128 bytes (the block walk), analysed fields past the first 64
     /// bytes (the loop over both mask words) and past the eighth comma (no unrolled pick), each
     /// cut at every offset so lines cross chunk ends: every kernel must match the reference.
     #[test]
