@@ -756,6 +756,34 @@ mod tests {
         }
     }
 
+    /// Each line is read off the masks of the 64 bytes from its start and, when its line break is
+    /// not among them, of the next 64; longer lines walk their blocks. Lines of every length
+    /// around those edges (the line break at byte 62 to 66 and 126 to 130 of the line, with and
+    /// without `\r`, the padding in an analysed field, in another field, and in a field too many)
+    /// must parse as the reference parses them, wherever the line starts in a block.
+    #[test]
+    fn line_lengths_around_the_mask_edges_parse_as_the_reference() {
+        use crate::config::Columns;
+        use crate::parse::differential::check;
+        let header = "Date,Time,Outside Temperature,Hi Temperature,Low Temperature,Note";
+        let schema = crate::schema::parse_header(header.as_bytes(), 1, &Columns::default())
+            .expect("a header with the five columns");
+        let row = "07/06/2006,12:30,21.3,22.4,-0.1,";
+        for length in (20..=70usize).chain(120..=135) {
+            for (end, pad) in [("\n", 'x'), ("\r\n", 'y'), ("\n", ',')] {
+                let fill = length.saturating_sub(row.len() + end.len());
+                let line = format!("{row}{}{end}", String::from(pad).repeat(fill));
+                for lead in 0..3 {
+                    // A first line of `lead * 21` bytes moves the second line's start in its block.
+                    let first = format!("01/06/2006,00:00,1.0,1.0,1.0,{}\n", "z".repeat(lead * 21));
+                    let doc = format!("{first}{line}{line}");
+                    check(&schema, doc.as_bytes(), &[], 2);
+                    check(&schema, doc.as_bytes(), &[first.len() + line.len() / 2], 2);
+                }
+            }
+        }
+    }
+
     #[test]
     fn fast_decoders_agree_with_the_reference_where_they_succeed() {
         for t in ["00:00", "23:59", "24:00", "12:60", "9:05", "1a:00", " 12:00"] {
