@@ -489,28 +489,30 @@ async fn gather(
                 None => std::future::pending().await,
             }
         };
-        let given_up = async {
-            loop {
-                let Some(advisory) = exhausted.as_mut() else { return std::future::pending().await };
-                let Some(advisory) = advisory.next().await else { return std::future::pending().await };
-                let Some((seq, payload)) = c.bus.exhausted_item(&advisory.payload).await else { continue };
-                match serde_json::from_slice::<WorkItem>(&payload) {
-                    Ok(item) if item.job == id => {
-                        c.bus.remove_work(seq).await;
-                        return item.index;
-                    }
-                    _ => continue, // another job's: its coordinator handles it
-                }
+        // Only the wait for the next advisory is raced against the other branches (a subscriber's
+        // `next` loses nothing when dropped); the advisory is then handled in the branch, to the
+        // end. Handling it inside the raced future lost it whenever another branch won while its
+        // work item was being fetched, and the job then waited for a range no one would deliver.
+        let advisory = async {
+            match exhausted.as_mut() {
+                Some(advisories) => advisories.next().await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
-            index = given_up => {
-                let message = format!(
-                    "range {index} was delivered {} times (cluster.max_deliver) and never finished: each node that \
-                     took it died or hung; resume the job to try again",
-                    c.plan.max_deliver
-                );
-                return Err(Error::Remote { message, code: ExitCode::Internal });
+            advisory = advisory => {
+                let Some(advisory) = advisory else {
+                    exhausted = None; // the subscription ended: no more advisories
+                    continue;
+                };
+                if let Some(index) = given_up(c, id, &advisory.payload).await {
+                    let message = format!(
+                        "range {index} was delivered {} times (cluster.max_deliver) and never finished: each node \
+                         that took it died or hung; resume the job to try again",
+                        c.plan.max_deliver
+                    );
+                    return Err(Error::Remote { message, code: ExitCode::Internal });
+                }
             }
             () = announced => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -520,6 +522,19 @@ async fn gather(
                 return Ok(if c.stop_rx().borrow().is_some() { Gathered::Stopped } else { Gathered::Cancelled });
             }
         }
+    }
+}
+
+/// The range of job `id` that a max-deliveries advisory gives up on, its work item removed; `None`
+/// for another job's range (its own coordinator handles it) or an item that cannot be read.
+async fn given_up(c: &Cluster, id: &str, advisory: &[u8]) -> Option<u32> {
+    let (seq, payload) = c.bus.exhausted_item(advisory).await?;
+    match serde_json::from_slice::<WorkItem>(&payload) {
+        Ok(item) if item.job == id => {
+            c.bus.remove_work(seq).await;
+            Some(item.index)
+        }
+        _ => None,
     }
 }
 
