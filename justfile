@@ -37,6 +37,12 @@ ab ROUNDS *VARIANTS:
     cargo build --release --quiet
     python3 tests/bench/ab.py --rounds {{ROUNDS}} {{VARIANTS}}
 
+# Paired A/B of two parser builds (`parse_bench` binaries) on one input, for a host whose speed
+# drifts: `just parse-ab 20 /tmp/pb-before target/release/examples/parse_bench /tmp/wx-64.csv`
+# (tests/bench/parse_ab.py says more)
+parse-ab ROUNDS A B INPUT:
+    python3 tests/bench/parse_ab.py --rounds {{ROUNDS}} {{A}} {{B}} {{INPUT}}
+
 # Cluster scaling on a capped link: one node against three (needs `nats-server -js` on 127.0.0.1:4222)
 bench-cluster *ARGS:
     cargo build --release
