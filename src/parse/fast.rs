@@ -137,7 +137,8 @@ impl Classify for Sse2 {
     }
 }
 
-/// AVX2: a value exists only once the CPU is known to have AVX2, BMI1 and POPCNT.
+/// AVX2: a value exists only once the CPU is known to have AVX2, BMI1 and POPCNT (found by
+/// `detect`, or by `Avx512::detect`: AVX-512F implies AVX2).
 #[derive(Clone, Copy)]
 struct Avx2 {
     _detected: (),
@@ -184,10 +185,12 @@ impl Classify for Avx2 {
         classify_scalar(block)
     }
 
+    /// See [`temperatures_avx2`]. Inlined only into [`run_avx2`] and [`run_avx512`].
     #[inline(always)]
     fn temperatures(self, data: &[u8], from: [usize; 3], len: [usize; 3]) -> Option<[i32; 3]> {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: an `Avx2` value exists only when `detect` found AVX2 on this CPU.
+        // SAFETY: an `Avx2` value exists only when `detect` found AVX2 on this CPU (or, made by
+        // `Avx512::temperatures`, AVX-512F, which implies it).
         unsafe {
             temperatures_avx2(data, from, len)
         }
@@ -239,16 +242,10 @@ impl Classify for Avx512 {
         classify_scalar(block)
     }
 
+    /// The AVX2 decoder: every CPU with AVX-512F has AVX2.
     #[inline(always)]
     fn temperatures(self, data: &[u8], from: [usize; 3], len: [usize; 3]) -> Option<[i32; 3]> {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: an `Avx512` value exists only when `detect` found AVX-512F on this CPU, and
-        // every CPU with AVX-512F has AVX2.
-        unsafe {
-            temperatures_avx2(data, from, len)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        None
+        Avx2 { _detected: () }.temperatures(data, from, len)
     }
 }
 
