@@ -48,6 +48,11 @@ bench-cluster *ARGS:
     cargo build --release
     python3 tests/bench/cluster.py {{ARGS}}
 
+# Time linear in size? 100 MiB, 1 GiB and 4 GiB run in turn each round, so host drift cancels
+linear ROUNDS="12":
+    cargo build --release --quiet
+    python3 tests/bench/linear.py --rounds {{ROUNDS}}
+
 # Differential fuzzing of the fast parser against the reference: `just fuzz 10000000 7` (executions,
 # seed). Runs the ignored `fuzz_differential` test in release mode, one shard per core; CI runs only
 # the bounded property tests in tests/differential.rs.
