@@ -45,8 +45,8 @@ pub enum Command {
 /// Options of the daemon and of every client command: the configuration that names the daemon.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ClientArgs {
-    /// TOML file with the daemon section (daemon.listen, daemon.state_dir, …) and job defaults, as for `run`.
-    #[arg(long, value_name = "FILE")]
+    /// TOML file (or a directory of them) with the daemon section (daemon.listen, daemon.state_dir, …) and job defaults, as for `run`.
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }
 
@@ -97,8 +97,8 @@ pub enum ConfigCommand {
 /// Options that shape the configuration, shared by `run` and `config check`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConfigArgs {
-    /// TOML file overriding config/default.toml (any subset of its keys).
-    #[arg(long, value_name = "FILE")]
+    /// TOML file overriding the defaults of config/*.toml (any subset of their keys), or a directory of such files read in name order.
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Override any key, e.g. --set window.days=7 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]

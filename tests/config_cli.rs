@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{stderr, wxflow};
+use common::{run, sample, stderr, wxflow};
 
 #[test]
 fn check_prints_values_with_their_origin() {
@@ -30,7 +30,8 @@ fn check_prints_values_with_their_origin() {
         text.contains("method = \"proportional\"  # environment variable WXFLOW__FORECAST__METHOD"),
         "{text}"
     );
-    assert!(text.contains("hi_center = 22.3  # config/default.toml"), "{text}");
+    assert!(text.contains("hi_center = 22.3  # config/analyses.toml"), "{text}");
+    assert!(text.contains("chunk_size = \"1MiB\"  # config/pipeline.toml"), "{text}");
 }
 
 #[test]
@@ -74,4 +75,58 @@ fn usage_errors_exit_2() {
     let o = wxflow().args(["gen", "--start", "2006-02-30"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected a date as YYYY-MM-DD"));
+}
+
+#[test]
+fn a_config_directory_split_by_concern_shapes_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    let job = format!("[job]\nsource = {:?}\nplots = false\n", sample().display().to_string());
+    std::fs::write(conf.join("job.toml"), job).unwrap();
+    std::fs::write(conf.join("analyses.toml"), "[window]\ndays = 2\n").unwrap();
+
+    let two_days = dir.path().join("two");
+    let o = wxflow().args(["run", "--config"]).arg(&conf).arg("--out").arg(&two_days).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all_days = dir.path().join("all");
+    let o = run(&all_days, &["--source", sample().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The two-day window is the nine-day window's readings of 1 and 2 June, found independently.
+    let nine = std::fs::read_to_string(all_days.join("task2.txt")).unwrap();
+    let expected: Vec<&str> =
+        nine.lines().filter(|l| l.starts_with("01/06/2006") || l.starts_with("02/06/2006")).collect();
+    let two = std::fs::read_to_string(two_days.join("task2.txt")).unwrap();
+    assert!(expected.len() > 5, "{nine}");
+    assert_eq!(two.lines().collect::<Vec<_>>(), expected);
+    assert!(!two_days.join("hottest.svg").exists(), "job.plots = false from conf/job.toml");
+}
+
+#[test]
+fn the_shipped_config_directory_is_a_valid_override_and_says_which_file_set_each_key() {
+    let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let o = wxflow().args(["config", "check", "--config"]).arg(&conf).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let pipeline = conf.join("pipeline.toml");
+    assert!(text.contains(&format!("in_flight = 8  # config file {}", pipeline.display())), "{text}");
+    let cluster = conf.join("cluster.toml");
+    assert!(text.contains(&format!("lease_secs = 15  # config file {}", cluster.display())), "{text}");
+}
+
+#[test]
+fn a_key_in_two_files_of_a_config_directory_exits_2_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), "[pipeline]\nin_flight = 4\n").unwrap();
+    std::fs::write(dir.path().join("b.toml"), "[pipeline]\nin_flight = 6\n").unwrap();
+    let o = wxflow().args(["run", "--config"]).arg(dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let needle = format!(
+        "pipeline.in_flight = 6 (from config file {}): also set in {}",
+        dir.path().join("b.toml").display(),
+        dir.path().join("a.toml").display()
+    );
+    assert!(err.contains(&needle), "expected `{needle}` in {err}");
 }

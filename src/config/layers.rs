@@ -6,9 +6,9 @@ use super::*;
 /// Where a setting's value came from, for messages and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    /// The embedded defaults.
-    Default,
-    /// A `--config` file.
+    /// One file of the embedded defaults, by its path in the repository (`config/job.toml`).
+    Default(&'static str),
+    /// A `--config` file (given, or found in a given directory).
     File(PathBuf),
     /// An environment variable.
     Env(String),
@@ -21,7 +21,7 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Default => write!(f, "config/default.toml"),
+            Origin::Default(path) => write!(f, "{path}"),
             Origin::File(p) => write!(f, "config file {}", p.display()),
             Origin::Env(v) => write!(f, "environment variable {v}"),
             Origin::Flag(flag) => write!(f, "command-line {flag}"),
@@ -44,7 +44,7 @@ pub struct Override {
 /// Everything besides the defaults that can shape the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Layers {
-    /// `--config FILE`.
+    /// `--config PATH`: a TOML file, or a directory whose `*.toml` files are read in name order.
     pub file: Option<PathBuf>,
     /// Environment variables (normally `std::env::vars()`; tests pass their own).
     pub env: HashMap<String, String>,
@@ -103,8 +103,97 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-pub(super) fn default_source() -> File<config::FileSourceString, FileFormat> {
-    File::from_str(DEFAULT_TOML, FileFormat::Toml)
+fn default_source(file: &DefaultFile) -> File<config::FileSourceString, FileFormat> {
+    File::from_str(file.text, FileFormat::Toml)
+}
+
+/// Every known key (dotted) with its default value.
+pub(super) type Known = BTreeMap<String, Value>;
+
+/// Every key of the embedded defaults with its default value, and the file that sets it.
+pub(super) fn default_keys() -> Result<(Known, BTreeMap<String, Origin>), ConfigErrors> {
+    let mut known = BTreeMap::new();
+    let mut origins = BTreeMap::new();
+    for file in &DEFAULT_FILES {
+        for (key, value) in flatten(&collect(default_source(file))?) {
+            origins.insert(key.clone(), Origin::Default(file.path));
+            known.insert(key, value);
+        }
+    }
+    Ok((known, origins))
+}
+
+/// The files `--config PATH` stands for: the file itself, or the `*.toml` files of a directory in
+/// name order (as Vector reads a config directory), so that overrides can be split by concern
+/// like the defaults.
+pub(super) fn config_files(path: &Path) -> Result<Vec<PathBuf>, ConfigIssue> {
+    let issue = |problem: String| ConfigIssue {
+        key: "--config".into(),
+        value: path.display().to_string(),
+        origin: "command line".into(),
+        problem,
+    };
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(issue(
+            "no such file or directory; give a TOML file with keys as in config/*.toml, or a directory of such files"
+                .into(),
+        ));
+    }
+    let listing = |e: std::io::Error| issue(format!("cannot list the directory: {e}"));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(listing)? {
+        let file = entry.map_err(listing)?.path();
+        if file.extension().is_some_and(|e| e == "toml") && file.is_file() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(issue(
+            "the directory holds no *.toml file; put the overrides in files such as pipeline.toml".into(),
+        ));
+    }
+    Ok(files)
+}
+
+/// Records the keys of every `--config` file. A key set in two files of one directory is an
+/// error: which value wins would depend on the files' names, which nobody reads as an order.
+pub(super) fn record_files(
+    files: &[PathBuf],
+    known: &BTreeMap<String, Value>,
+    origins: &mut BTreeMap<String, Origin>,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    let mut set_in: BTreeMap<String, &PathBuf> = BTreeMap::new();
+    for path in files {
+        let map = match file_layer(path) {
+            Ok(map) => map,
+            Err(issue) => {
+                issues.push(issue);
+                continue;
+            }
+        };
+        for (key, value) in flatten(&map) {
+            match set_in.get(&key) {
+                Some(first) => issues.push(ConfigIssue {
+                    key: key.clone(),
+                    value: value.to_string(),
+                    origin: Origin::File(path.clone()).to_string(),
+                    problem: format!(
+                        "also set in {}; set each key in one file of the directory",
+                        first.display()
+                    ),
+                }),
+                None => {
+                    set_in.insert(key, path);
+                }
+            }
+        }
+        record_layer(&map, known, origins, issues, |_| Origin::File(path.clone()));
+    }
 }
 
 pub(super) fn env_source(env: &HashMap<String, String>) -> Environment {
@@ -119,9 +208,13 @@ pub(super) fn env_var_name(key: &str) -> String {
 }
 
 pub(super) fn build(layers: &Layers) -> Result<Config, ConfigErrors> {
-    let mut builder = Config::builder().add_source(default_source());
-    if let Some(path) = &layers.file {
-        builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+    let mut builder = Config::builder();
+    for file in &DEFAULT_FILES {
+        builder = builder.add_source(default_source(file));
+    }
+    // `resolve` has already reported a `--config` path that names no files.
+    for file in layers.file.as_deref().map(config_files).and_then(Result::ok).unwrap_or_default() {
+        builder = builder.add_source(File::from(file.as_path()).format(FileFormat::Toml));
     }
     builder = builder.add_source(env_source(&layers.env));
     for o in &layers.overrides {
@@ -147,16 +240,8 @@ pub(super) fn collect<S: config::Source + Send + Sync + 'static>(
         .map_err(|e| whole_issue("configuration", e.to_string()))
 }
 
-pub(super) fn file_layer(path: &std::path::Path) -> Result<Map<String, Value>, ConfigIssue> {
+pub(super) fn file_layer(path: &Path) -> Result<Map<String, Value>, ConfigIssue> {
     let shown = path.display().to_string();
-    if !path.is_file() {
-        return Err(ConfigIssue {
-            key: "--config".into(),
-            value: shown,
-            origin: "command line".into(),
-            problem: "no such file; give the path of a TOML file with keys as in config/default.toml".into(),
-        });
-    }
     collect(File::from(path).format(FileFormat::Toml)).map_err(|e| ConfigIssue {
         key: "--config".into(),
         value: shown,

@@ -1,9 +1,9 @@
-//! The raw settings, one struct per `config/default.toml` section, as the `config` crate
+//! The raw settings, one struct per section of the `config/*.toml` defaults, as the `config` crate
 //! deserializes them; [`super::validate`] turns them into a typed [`super::Plan`].
 
 use super::*;
 
-/// Raw settings as written in `config/default.toml`; see that file for each key's meaning.
+/// Raw settings as written in `config/*.toml`; see those files for each key's meaning.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     /// What to read and where to write.
@@ -33,14 +33,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The built-in defaults of `config/default.toml`, without any other layer.
+    /// The built-in defaults of `config/*.toml`, without any other layer.
     pub fn defaults() -> Settings {
-        toml::from_str(DEFAULT_TOML).expect("config/default.toml matches Settings (tested)")
+        let text: String = DEFAULT_FILES.iter().map(|f| f.text).collect::<Vec<_>>().join("\n");
+        toml::from_str(&text).expect("config/*.toml together match Settings (tested)")
     }
 }
 
 impl Default for Columns {
-    /// The column names of a Davis WeatherLink export, as in `config/default.toml`.
+    /// The column names of a Davis WeatherLink export, as in `config/analyses.toml`.
     fn default() -> Columns {
         Settings::defaults().columns
     }
