@@ -13,10 +13,10 @@
 
 use std::time::Instant;
 
-use wxflow::config::Columns;
 use wxflow::parse::fast::{parse_chunk_into, Kernel};
 use wxflow::parse::{parse_chunk_reference, Parsed};
 use wxflow::schema::parse_header;
+use wxflow::schema::Columns;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -52,7 +52,7 @@ impl ExitCode {
 pub enum Error {
     /// Invalid configuration (possibly several problems at once).
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigErrors),
+    Config(#[from] ConfigErrors),
     /// Invalid use of the command line that clap cannot catch (e.g. results already present).
     #[error("{0}")]
     Usage(String),
@@ -103,7 +103,7 @@ pub enum Error {
     },
     /// A plot could not be drawn (a bug: plots are drawn from already validated reports).
     #[error("internal error: {0} (this is a bug in wxflow; please report it, or set job.plots = false)")]
-    Plot(#[from] crate::plots::PlotError),
+    Plot(#[from] PlotError),
     /// Something that should not happen; the message says what.
     #[error("internal error: {0} (this is a bug in wxflow; please report it)")]
     Internal(String),
@@ -365,4 +365,54 @@ fn line_at(line: Option<u64>, byte: u64) -> String {
         Some(line) => format!("line {line} (starting at byte {byte})"),
         None => format!("the line starting at byte {byte}"),
     }
+}
+
+/// One configuration problem: which key, what value, from where, and what is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    /// Dotted key, or the file name for problems with a whole file.
+    pub key: String,
+    /// The offending value as text ("" when not applicable).
+    pub value: String,
+    /// Where it was set.
+    pub origin: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{} (from {}): {}", self.key, self.origin, self.problem)
+        } else {
+            write!(f, "{} = {} (from {}): {}", self.key, self.value, self.origin, self.problem)
+        }
+    }
+}
+
+/// All problems found in one configuration, reported together so users fix them in one go.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigIssue>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" })?;
+        for issue in &self.0 {
+            writeln!(f, "  - {issue}")?;
+        }
+        write!(f, "hint: `wxflow config check` shows every key, its value and where it came from")
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Drawing a plot failed (plotters reports a backend or layout error).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {plot}: {detail}")]
+pub struct PlotError {
+    /// Which plot.
+    pub(crate) plot: &'static str,
+    /// What plotters said.
+    pub(crate) detail: String,
 }

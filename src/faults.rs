@@ -99,9 +99,9 @@ impl Fault {
             "checkpoint-io" => {
                 Ok(Fault::CheckpointIo { nth: arg.trim().parse().ok().filter(|&n| n > 0).ok_or_else(bad)? })
             }
-            "disconnect" => Ok(Fault::Disconnect {
-                at: crate::config::parse_size(arg).filter(|&n| n > 0).ok_or_else(bad)?,
-            }),
+            "disconnect" => {
+                Ok(Fault::Disconnect { at: crate::size::parse_size(arg).filter(|&n| n > 0).ok_or_else(bad)? })
+            }
             _ => Err(bad()),
         }
     }

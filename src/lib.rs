@@ -27,6 +27,7 @@ pub mod progress;
 pub mod recycle;
 pub mod report;
 pub mod schema;
+pub mod size;
 pub mod source;
 pub mod tasks;
 pub mod tenths;

@@ -11,6 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::date::{hhmm, Day, Month};
+use crate::error::PlotError;
 use crate::tasks::hottest::{DayMax, MonthMean};
 use crate::tasks::window::{HiLow, Hit, WindowParams};
 use crate::tenths::Tenths;
@@ -20,16 +21,6 @@ pub const SIZE: (u32, u32) = (1200, 700);
 
 /// Most points drawn per series; longer series are averaged in consecutive groups.
 pub const MAX_POINTS: usize = 1500;
-
-/// Drawing a plot failed (plotters reports a backend or layout error).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot draw {plot}: {detail}")]
-pub struct PlotError {
-    /// Which plot.
-    plot: &'static str,
-    /// What plotters said.
-    detail: String,
-}
 
 /// One reading of a window day (Outside Temperature), the input of the forecast.
 pub type Sample = (Day, u16, Tenths);

@@ -4,9 +4,39 @@
 //! binary file or a renamed column fails at once with a message showing what was found, instead of
 //! producing thousands of rejected rows.
 
+use serde::{Deserialize, Serialize};
+
 use crate::chunk::Chunker;
-use crate::config::Columns;
 use crate::error::{preview, DataError};
+
+/// `[columns]`: which header names hold the fields the analyses need. Here rather than in
+/// `config`, so that the parser and the schema depend on no configuration machinery.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Columns {
+    /// `dd/mm/yyyy` column.
+    pub date: String,
+    /// `HH:MM` column.
+    pub time: String,
+    /// Outside Temperature.
+    pub outside: String,
+    /// Hi Temperature.
+    pub hi: String,
+    /// Low Temperature.
+    pub low: String,
+}
+
+impl Default for Columns {
+    /// The column names of a Davis WeatherLink export, as in `config/analyses.toml` (tested).
+    fn default() -> Columns {
+        Columns {
+            date: "Date".into(),
+            time: "Time".into(),
+            outside: "Outside Temperature".into(),
+            hi: "Hi Temperature".into(),
+            low: "Low Temperature".into(),
+        }
+    }
+}
 
 /// Positions of the analysed columns in each row, and how many fields a row must have.
 #[derive(Debug, Clone, PartialEq, Eq)]

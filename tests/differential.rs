@@ -18,8 +18,8 @@
 
 use proptest::prelude::*;
 
-use wxflow::config::Columns;
 use wxflow::parse::differential::{check, decode_case, schemas};
+use wxflow::schema::Columns;
 use wxflow::schema::{parse_header, Schema};
 
 // ---------------------------------------------------------------------------------------------

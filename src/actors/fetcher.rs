@@ -16,11 +16,11 @@ use crate::actors::epoch::{CloseEpoch, Epochs};
 use crate::actors::lines::LineLedger;
 use crate::actors::parsers::{ParseJob, Unnumbered};
 use crate::chunk::{Chunk, Chunker};
-use crate::config::Columns;
 use crate::durable::Position;
 use crate::error::{DataError, Error};
 use crate::faults::Faults;
 use crate::progress::Progress;
+use crate::schema::Columns;
 use crate::schema::{parse_header, HeaderSearch, Schema};
 use crate::source::{self, OpenOptions, ResumeFrom, SourceSpec};
 

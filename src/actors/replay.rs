@@ -182,7 +182,7 @@ mod tests {
                 .map(|d| d.as_nanos() as i128),
         };
         let _ = facts.identity.set(identity);
-        let columns = crate::config::Columns {
+        let columns = crate::schema::Columns {
             date: "Date".into(),
             time: "Time".into(),
             outside: "Outside Temperature".into(),

@@ -63,46 +63,6 @@ impl Layers {
     }
 }
 
-/// One configuration problem: which key, what value, from where, and what is allowed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigIssue {
-    /// Dotted key, or the file name for problems with a whole file.
-    pub key: String,
-    /// The offending value as text ("" when not applicable).
-    pub value: String,
-    /// Where it was set.
-    pub origin: String,
-    /// What is wrong and what is allowed.
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.value.is_empty() {
-            write!(f, "{} (from {}): {}", self.key, self.origin, self.problem)
-        } else {
-            write!(f, "{} = {} (from {}): {}", self.key, self.value, self.origin, self.problem)
-        }
-    }
-}
-
-/// All problems found in one configuration, reported together so users fix them in one go.
-#[derive(Debug, Clone)]
-pub struct ConfigErrors(pub Vec<ConfigIssue>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(f, "invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" })?;
-        for issue in &self.0 {
-            writeln!(f, "  - {issue}")?;
-        }
-        write!(f, "hint: `wxflow config check` shows every key, its value and where it came from")
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
 fn default_source(file: &DefaultFile) -> File<config::FileSourceString, FileFormat> {
     File::from_str(file.text, FileFormat::Toml)
 }

@@ -32,10 +32,13 @@ mod plan;
 mod settings;
 mod validate;
 
+pub use crate::error::{ConfigErrors, ConfigIssue};
+pub use crate::schema::Columns;
+pub use crate::size::parse_size;
 pub use cluster::{ClusterPlan, ClusterSettings};
 pub use daemon::{DaemonPlan, DaemonSettings, WatchPlan, WatchSettings};
 use layers::*;
-pub use layers::{ConfigErrors, ConfigIssue, Layers, Origin, Override};
+pub use layers::{Layers, Origin, Override};
 pub use plan::*;
 pub use settings::*;
 use validate::validate;
@@ -155,7 +158,7 @@ mod tests {
 
     #[test]
     fn embedded_defaults_parse() {
-        assert_eq!(Columns::default().outside, "Outside Temperature");
+        assert_eq!(Settings::defaults().columns, Columns::default());
         assert_eq!(Settings::defaults().window.days, 9);
     }
 
@@ -344,14 +347,5 @@ mod tests {
             toml::Value::try_from(Settings::defaults()).unwrap()
         );
         assert_eq!(r.origins["pipeline.in_flight"], Origin::File(dir.join("pipeline.toml")));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64KiB"), Some(65_536));
-        assert_eq!(parse_size("4MB"), Some(4_000_000));
-        assert_eq!(parse_size("12"), Some(12));
-        assert_eq!(parse_size("1.5MiB"), None);
-        assert_eq!(parse_size("lots"), None);
     }
 }

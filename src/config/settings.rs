@@ -40,13 +40,6 @@ impl Settings {
     }
 }
 
-impl Default for Columns {
-    /// The column names of a Davis WeatherLink export, as in `config/analyses.toml`.
-    fn default() -> Columns {
-        Settings::defaults().columns
-    }
-}
-
 /// `[job]`: the input, the output and the tolerance for bad rows.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct JobSettings {
@@ -85,21 +78,6 @@ pub struct PipelineSettings {
     pub connections: u64,
     /// Map local files instead of reading them.
     pub map_files: bool,
-}
-
-/// `[columns]`: which header names hold the fields the analyses need.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Columns {
-    /// `dd/mm/yyyy` column.
-    pub date: String,
-    /// `HH:MM` column.
-    pub time: String,
-    /// Outside Temperature.
-    pub outside: String,
-    /// Hi Temperature.
-    pub hi: String,
-    /// Low Temperature.
-    pub low: String,
 }
 
 /// `[hottest]`.
@@ -209,23 +187,4 @@ impl<'de> Deserialize<'de> for ByteSize {
             Raw::Text(s) => s,
         }))
     }
-}
-
-/// Parses `1048576`, `64KiB`, `1MiB`, `2GiB`, `4MB`, `10kb` into bytes.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }

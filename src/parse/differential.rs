@@ -8,7 +8,7 @@
 
 use super::fast::{classify_scalar, parse_chunk_with, Kernel};
 use super::{parse_chunk, parse_chunk_reference, Parsed};
-use crate::config::Columns;
+use crate::schema::Columns;
 use crate::schema::{parse_header, Schema};
 
 /// Headers whose analysed columns sit in different places, so the fast path's field slots, its

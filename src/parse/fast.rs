@@ -822,8 +822,8 @@ mod tests {
     /// cut at every offset so lines cross chunk ends: every kernel must match the reference.
     #[test]
     fn wide_rows_take_the_long_line_and_high_word_paths() {
-        use crate::config::Columns;
         use crate::parse::differential::check;
+        use crate::schema::Columns;
         let pad = |n: usize, p: &str| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
         let wanted = ["Date", "Time", "Outside Temperature", "Hi Temperature", "Low Temperature"];
         for (before, after, filler) in [(0, 30, "x"), (12, 3, "wind"), (3, 20, "long-long-value-")] {
@@ -858,8 +858,8 @@ mod tests {
     /// the reference parses them, wherever the line starts in a block.
     #[test]
     fn line_lengths_around_the_mask_edges_parse_as_the_reference() {
-        use crate::config::Columns;
         use crate::parse::differential::check;
+        use crate::schema::Columns;
         let header = "Date,Time,Outside Temperature,Hi Temperature,Low Temperature,Note";
         let schema = crate::schema::parse_header(header.as_bytes(), 1, &Columns::default())
             .expect("a header with the five columns");
