@@ -273,8 +273,7 @@ fn small_number(bytes: &[u8], min_len: usize, max_len: usize) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::parse_header;
-    use crate::schema::Columns;
+    use crate::schema::{parse_header, Columns};
 
     fn schema() -> Schema {
         let cols = Columns::default();

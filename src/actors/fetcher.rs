@@ -20,8 +20,7 @@ use crate::durable::Position;
 use crate::error::{DataError, Error};
 use crate::faults::Faults;
 use crate::progress::Progress;
-use crate::schema::Columns;
-use crate::schema::{parse_header, HeaderSearch, Schema};
+use crate::schema::{parse_header, Columns, HeaderSearch, Schema};
 use crate::source::{self, OpenOptions, ResumeFrom, SourceSpec};
 
 /// Starts reading; answers when the whole input has been cut and handed to the parse pool.

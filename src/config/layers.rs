@@ -167,13 +167,14 @@ pub(super) fn env_var_name(key: &str) -> String {
     format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
-pub(super) fn build(layers: &Layers) -> Result<Config, ConfigErrors> {
+/// Merges the layers: the defaults, the `--config` files (as [`config_files`] listed them), the
+/// environment, the flags and a job's settings.
+pub(super) fn build(files: &[PathBuf], layers: &Layers) -> Result<Config, ConfigErrors> {
     let mut builder = Config::builder();
     for file in &DEFAULT_FILES {
         builder = builder.add_source(default_source(file));
     }
-    // `resolve` has already reported a `--config` path that names no files.
-    for file in layers.file.as_deref().map(config_files).and_then(Result::ok).unwrap_or_default() {
+    for file in files {
         builder = builder.add_source(File::from(file.as_path()).format(FileFormat::Toml));
     }
     builder = builder.add_source(env_source(&layers.env));

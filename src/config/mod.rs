@@ -80,11 +80,13 @@ pub fn resolve(layers: &Layers) -> Result<Resolved, ConfigErrors> {
     let (known, mut origins) = default_keys()?;
     let mut issues = Vec::new();
 
+    let mut files = Vec::new();
     if let Some(path) = &layers.file {
         match config_files(path) {
-            Ok(files) => record_files(&files, &known, &mut origins, &mut issues),
+            Ok(found) => files = found,
             Err(issue) => issues.push(issue),
         }
+        record_files(&files, &known, &mut origins, &mut issues);
     }
     let env = collect(env_source(&layers.env))?;
     record_layer(&env, &known, &mut origins, &mut issues, |key| Origin::Env(env_var_name(key)));
@@ -103,7 +105,7 @@ pub fn resolve(layers: &Layers) -> Result<Resolved, ConfigErrors> {
     if issues.iter().any(|i| i.key == "--config") {
         return Err(ConfigErrors(issues)); // the merged build would only repeat the file's error
     }
-    let built = build(layers).and_then(|c| {
+    let built = build(&files, layers).and_then(|c| {
         c.try_deserialize::<Settings>().map_err(|e| ConfigErrors(vec![type_issue(&e, &origins)]))
     });
     let settings = match built {
