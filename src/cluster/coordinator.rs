@@ -368,6 +368,10 @@ async fn prepare(c: &Cluster, job: &ClusterJob, plan: &Plan) -> Result<SharedRec
     let mut record = read_record(&c.bus, &job.id).await?.unwrap_or_else(|| new_record(job, &c.plan.node_id));
     record.state = "running".into();
     record.started = Some(crate::date::unix_now());
+    // Names this run's work items. In whole seconds (`started`), a resume within the second of
+    // the cancelled run's start republished its ranges under the same ids, which JetStream's
+    // duplicate window dropped, and the job waited for ranges never delivered.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     record.cluster.coordinator = c.plan.node_id.clone();
     (record.error, record.exit_code, record.finished) = (None, None, None);
     if record.layout.is_none() {
@@ -402,9 +406,7 @@ async fn prepare(c: &Cluster, job: &ClusterJob, plan: &Plan) -> Result<SharedRec
         };
         let bytes =
             serde_json::to_vec(&item).map_err(|e| Error::Internal(format!("encoding a work item: {e}")))?;
-        c.bus
-            .publish_work(&format!("{}.{index}.{}", job.id, record.started.unwrap_or(0)), bytes.into())
-            .await?;
+        c.bus.publish_work(&format!("{}.{index}.{run}", job.id), bytes.into()).await?;
     }
     Ok(record)
 }
